@@ -1,0 +1,19 @@
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install demo test bench
+
+# torch is installed first and pinned: torch==2.13.0 is the CPU wheel; an unpinned
+# torch would pull a multi-GB CUDA build.
+install:
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[dev]"
+
+demo: install
+	$(PYTHON) -m symshape.demo
+
+test: install
+	$(PYTHON) -m pytest -q
+
+bench: install
+	$(PYTHON) benchmarks/bench_infer.py

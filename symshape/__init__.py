@@ -1,0 +1,22 @@
+"""symshape: named torch.export dims and relations inferred from example inputs.
+
+    spec = symshape.infer_dims(model, [inputs_1, inputs_2])
+    torch.export.export(model, spec.args, spec.kwargs, dynamic_shapes=spec.dynamic_shapes)
+"""
+
+from .errors import ExportError, InputsError, SymshapeError
+from .infer import infer_dims
+from .spec import AxisRow, DimRow, DimSpec, RelationRow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AxisRow",
+    "DimRow",
+    "DimSpec",
+    "ExportError",
+    "InputsError",
+    "RelationRow",
+    "SymshapeError",
+    "infer_dims",
+]

@@ -1,0 +1,166 @@
+"""``infer_dims``: the pipeline normalise -> observe -> solve -> name -> emit."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .emit import build_template, root_min
+from .inputs import normalise
+from .naming import name_roots
+from .observation import INT, Observation, observe_sets
+from .solver import EQUAL, SUM, Relation, Solution, solve
+from .spec import DERIVED, ROOT, STATIC, AxisRow, DimRow, DimSpec, RelationRow
+from .spec import SUM as SUM_ROLE
+
+
+def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None) -> DimSpec:
+    """Infer named dims and relations from several example input sets.
+
+    ``model`` is a ``torch.nn.Module``, a plain function, or None (names then come
+    from positions). ``inputs`` is a list (or any iterable) of input sets, each a
+    tuple (positional), a dict (keyword) or a pair ``(tuple, dict)``. ``names`` maps
+    ``"path:axis"`` (or an inferred dim name) to the name you want, e.g.
+    ``{"x:0": "batch"}``. Nothing is exported and the inputs are not modified.
+    """
+    layout, sets = normalise(model, inputs)
+    observation = observe_sets(sets)
+    solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
+    dim_names = name_roots(observation, solution, names)
+    example_index, example_notes = choose_example(observation, solution, dim_names)
+    example = copy.deepcopy(sets[example_index])
+    args, kwargs = layout.split(example)
+    axes = _axis_rows(observation, solution, dim_names)
+    relations, rejected = _relation_rows(observation, solution, dim_names)
+    return DimSpec(
+        dim_rows=_dim_rows(solution, dim_names, axes),
+        axes=axes,
+        relations=relations,
+        rejected=rejected,
+        notes=_notes(observation, solution, dim_names) + example_notes,
+        num_sets=observation.num_sets,
+        example_index=example_index,
+        layout=layout,
+        template=build_template(sets[example_index]),
+        args=args,
+        kwargs=kwargs,
+    )
+
+
+def _role(expr: Any) -> str:
+    if expr.is_static:
+        return STATIC
+    if expr.is_root:
+        return ROOT
+    return DERIVED if len(expr.terms) == 1 else SUM_ROLE
+
+
+def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
+    rows = []
+    for i, column in enumerate(observation.columns):
+        expr = solution.column_expr(i, column.values)
+        leaf = observation.leaves[column.leaf]
+        rows.append(
+            AxisRow(
+                path=leaf.path,
+                axis=column.axis,
+                expr=expr.format(names),
+                values=column.values,
+                role=_role(expr),
+                leaf=column.leaf,
+                terms=tuple((names[r], c) for r, c in expr.terms),
+                const=expr.const,
+                is_int=leaf.kind == INT,
+            )
+        )
+    return rows
+
+
+def _dim_rows(solution: Solution, names: list[str], axes: list[AxisRow]) -> list[DimRow]:
+    derived: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
+    for row in axes:
+        if row.role == DERIVED:
+            (name, coef), = row.terms
+            derived[name].append((coef, row.const))
+    return [
+        DimRow(name, root_min(derived[name]), None, solution.class_values[cls])
+        for name, cls in zip(names, solution.roots)
+    ]
+
+
+def _relation_row(observation: Observation, solution: Solution, names: list[str], relation: Relation) -> RelationRow:
+    members = tuple(observation.label(observation.columns[c]) for c in solution.classes[relation.target])
+    rhs = relation.expr.format(names)
+    all_tensors = all(observation.columns[c].axis is not None for c in solution.classes[relation.target])
+    return RelationRow(
+        kind=relation.kind,
+        expr=" = ".join((*members, rhs)),
+        members=members,
+        rhs=rhs,
+        support=relation.support,
+        distinct=relation.distinct,
+        fitted=relation.fitted,
+        expressible=all_tensors and relation.kind != SUM,
+        coincidence_prone=relation.coincidence_prone,
+        reason=relation.reason,
+    )
+
+
+def _relation_rows(observation: Observation, solution: Solution, names: list[str]) -> tuple[list[RelationRow], list[RelationRow]]:
+    """One row per class that is shared or derived; the strongest relation describes it."""
+    kept: dict[int, Relation] = {}
+    for relation in solution.relations:
+        if relation.kept and (relation.kind != EQUAL or relation.target not in kept):
+            kept[relation.target] = relation  # affine / sum supersede the plain equality
+    rows = [_relation_row(observation, solution, names, kept[c]) for c in sorted(kept)]
+    # A candidate rejected for a class that another relation explains is noise.
+    rejected = [
+        _relation_row(observation, solution, names, r)
+        for r in solution.relations
+        if not r.kept and (r.target not in kept or kept[r.target].kind == EQUAL)
+    ]
+    return rows, rejected
+
+
+def _notes(observation: Observation, solution: Solution, names: list[str]) -> list[str]:
+    notes = []
+    if observation.num_sets == 1:
+        notes.append("only one input set: nothing could vary, so every axis is static; give two or more sets with different sizes")
+    elif not solution.roots:
+        notes.append(f"nothing varied across the {observation.num_sets} input sets: every axis is static")
+    for members in solution.split_classes:
+        labels = ", ".join(observation.label(observation.columns[c]) for c in members)
+        notes.append(f"{labels} were equal in every set but share a tensor, so they were kept as separate dims (a coincidence of the examples, not a relation)")
+    return notes
+
+
+def choose_example(observation: Observation, solution: Solution, names: list[str]) -> tuple[int, list[str]]:
+    """Pick the first input set that can be traced without specialising.
+
+    torch specialises a dynamic axis whose example size is 0 or 1, and duck-sizes
+    two roots with the same example value into one symbol; the best set has no
+    such axis. Returns the set index and notes on what is still unsafe in it.
+    """
+    best: tuple[int, list[str]] | None = None
+    for s in range(observation.num_sets):
+        problems = []
+        for cls, members in enumerate(solution.classes):
+            value = solution.class_values[cls][s]
+            if value < 2:
+                problems.append(f"{observation.label(observation.columns[members[0]])} = {value}")
+        seen: dict[int, str] = {}
+        for root, cls in enumerate(solution.roots):
+            value = solution.class_values[cls][s]
+            if value in seen:
+                problems.append(f"{seen[value]} and {names[root]} are both {value}")
+            seen.setdefault(value, names[root])
+        if best is None or len(problems) < len(best[1]):
+            best = (s, problems)
+    index, problems = best if best is not None else (0, [])
+    if not problems:
+        return index, []
+    return index, [
+        f"no input set is fully safe to trace; using set #{index}, where {'; '.join(problems)} "
+        f"(torch specialises sizes 0 and 1 and merges dims with equal example values)"
+    ]

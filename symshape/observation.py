@@ -1,0 +1,188 @@
+"""Stage 1b: observe every leaf of every normalised input set.
+
+Each set (an ordered dict ``name -> value``) is flattened with pytree. Tensor leaves
+contribute one column per axis, Python ``int`` leaves one column for their value;
+``None``, ``bool``, ``float``, ``str`` and torch dtypes/devices are constants. All sets
+must have one structure; where they do not, :class:`InputsError` names the first
+differing path and what differs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.utils._pytree as pytree
+
+from .caches import ensure_registered
+from .errors import InputsError
+
+TENSOR = "tensor"
+INT = "int"
+CONST = "const"
+
+_CONSTANT_TYPES = (bool, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout, enum.Enum)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One leaf of the input structure, with what every set showed there."""
+
+    index: int
+    path: str  # "cache['key_cache'][0]", starting with the argument name
+    kind: str  # TENSOR, INT or CONST
+    rank: int | None  # tensors only
+
+    def axis_label(self, axis: int | None) -> str:
+        return self.path if axis is None else f"{self.path}.shape[{axis}]"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One observed integer: a tensor axis (``axis`` set) or an int leaf (``axis`` None)."""
+
+    leaf: int
+    axis: int | None
+    values: tuple[int, ...]  # one per input set
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The observation matrix: leaves, and one column per leaf axis / int leaf."""
+
+    num_sets: int
+    leaves: tuple[Leaf, ...]
+    columns: tuple[Column, ...]
+
+    def label(self, column: Column) -> str:
+        return self.leaves[column.leaf].axis_label(column.axis)
+
+
+def format_path(keys: Sequence[Any]) -> str:
+    """``(MappingKey('cache'), MappingKey('key_cache'), SequenceKey(0))`` -> ``cache['key_cache'][0]``."""
+    parts = []
+    for i, key in enumerate(keys):
+        if isinstance(key, pytree.MappingKey):
+            parts.append(str(key.key) if i == 0 else f"[{key.key!r}]")
+        elif isinstance(key, pytree.SequenceKey):
+            parts.append(f"[{key.idx}]")
+        elif isinstance(key, pytree.GetAttrKey):
+            parts.append(f".{key.name}")
+        else:
+            parts.append(str(key))
+    return "".join(parts)
+
+
+def _kind(path: str, value: Any, set_index: int) -> str:
+    if isinstance(value, torch.Tensor):
+        return TENSOR
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT
+    if isinstance(value, _CONSTANT_TYPES):
+        return CONST
+    holds_tensors = any(isinstance(v, torch.Tensor) for v in vars(value).values()) if hasattr(value, "__dict__") else False
+    hint = (
+        f"; it holds tensors, so register its class with torch.utils._pytree.register_pytree_node "
+        f"so that torch.export (and symshape) can see them"
+        if holds_tensors
+        else "; torch.export accepts tensors, ints, floats, bools, strings and registered containers"
+    )
+    raise InputsError(f"{path} is a {type(value).__qualname__} in input set #{set_index}, which is not a pytree container{hint}")
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a Tensor of rank {value.dim()}"
+    return f"a {type(value).__name__}"
+
+
+def _describe_difference(set_index: int, ref: dict[str, Any], other: dict[str, Any]) -> str:
+    """Walk both structures and say where they first part ways."""
+    ref_leaves = pytree.tree_flatten_with_path(ref)[0]
+    other_leaves = pytree.tree_flatten_with_path(other)[0]
+    ref_paths = [format_path(p) for p, _ in ref_leaves]
+    other_paths = [format_path(p) for p, _ in other_leaves]
+    for (rp, rv), op, (_, ov) in zip(ref_leaves, other_paths, other_leaves):
+        path = format_path(rp)
+        if path != op:
+            if op not in ref_paths:
+                return f"{op} exists in input set #{set_index} but not in set #0"
+            return f"{path} is {_type_name(rv)} in input set #0 but absent (or None) in set #{set_index}"
+    if len(ref_paths) != len(other_paths):
+        longer, which = (ref_paths, 0) if len(ref_paths) > len(other_paths) else (other_paths, set_index)
+        first = longer[min(len(ref_paths), len(other_paths))]
+        other_which = set_index if which == 0 else 0
+        return f"{first} exists in input set #{which} but not in set #{other_which}"
+    return _describe_container_difference(set_index, ref, other, "")
+
+
+def _describe_container_difference(set_index: int, ref: Any, other: Any, path: str) -> str:
+    """Same leaf paths, different treespecs: a container type or a context differs."""
+    ref_type, other_type = pytree._get_node_type(ref), pytree._get_node_type(other)
+    where = path or "the input set"
+    if ref_type is not other_type:
+        return f"{where} is a {type(ref).__name__} in input set #0 but a {type(other).__name__} in set #{set_index}"
+    if ref_type not in pytree.SUPPORTED_NODES:
+        return f"{where} differs between input set #0 and set #{set_index}"
+    node = pytree.SUPPORTED_NODES[ref_type]
+    ref_children, ref_context = node.flatten_fn(ref)
+    other_children, other_context = node.flatten_fn(other)
+    if ref_context != other_context or len(ref_children) != len(other_children):
+        return (
+            f"{where} ({type(ref).__name__}) has different structure metadata in input set #0 "
+            f"({ref_context!r}) and set #{set_index} ({other_context!r})"
+        )
+    keys = [k for k, _ in node.flatten_with_keys_fn(ref)[0]] if node.flatten_with_keys_fn else range(len(ref_children))
+    for key, rc, oc in zip(keys, ref_children, other_children):
+        if pytree.tree_structure(rc) != pytree.tree_structure(oc):
+            sub = format_path([key]) if path else str(getattr(key, "key", key))
+            return _describe_container_difference(set_index, rc, oc, path + sub if path else sub)
+    return f"{where} differs between input set #0 and set #{set_index}"
+
+
+def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
+    """Flatten every normalised set and build the observation matrix."""
+    ensure_registered()
+    first_leaves, spec = pytree.tree_flatten_with_path(sets[0])
+    paths = [format_path(p) for p, _ in first_leaves]
+    flat = [[v for _, v in first_leaves]]
+    for i, s in enumerate(sets[1:], start=1):
+        values, other_spec = pytree.tree_flatten(s)
+        if other_spec != spec:
+            raise InputsError(
+                f"input sets do not share one structure: {_describe_difference(i, sets[0], s)}. "
+                f"Every set must have the same containers, keys and leaf types."
+            )
+        flat.append(values)
+
+    leaves: list[Leaf] = []
+    columns: list[Column] = []
+    for index, path in enumerate(paths):
+        per_set = [f[index] for f in flat]
+        kinds = [_kind(path, v, i) for i, v in enumerate(per_set)]
+        kind = kinds[0]
+        for i, k in enumerate(kinds):
+            if k != kind:
+                raise InputsError(
+                    f"{path} is {_type_name(per_set[0])} in input set #0 but {_type_name(per_set[i])} "
+                    f"in set #{i}; every set must pass the same kind of value there"
+                )
+        if kind == TENSOR:
+            shapes = [tuple(v.shape) for v in per_set]
+            rank = len(shapes[0])
+            for i, shape in enumerate(shapes):
+                if len(shape) != rank:
+                    raise InputsError(
+                        f"{path} has rank {rank} in input set #0 (shape {list(shapes[0])}) but rank "
+                        f"{len(shape)} in set #{i} (shape {list(shape)}); the rank of a tensor cannot vary"
+                    )
+            leaves.append(Leaf(index, path, TENSOR, rank))
+            columns.extend(Column(index, axis, tuple(s[axis] for s in shapes)) for axis in range(rank))
+        elif kind == INT:
+            leaves.append(Leaf(index, path, INT, None))
+            columns.append(Column(index, None, tuple(int(v) for v in per_set)))
+        else:
+            leaves.append(Leaf(index, path, CONST, None))
+    return Observation(len(sets), tuple(leaves), tuple(columns))
