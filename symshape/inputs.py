@@ -174,6 +174,11 @@ def normalise(model: Any, inputs: Any) -> tuple[Layout, list[dict[str, Any]]]:
     ref_names = [p.name for p, _ in reference]
     for i, entries in enumerate(bound[1:], start=1):
         names = [p.name for p, _ in entries]
+        if names != ref_names and sorted(names) == sorted(ref_names):
+            # Keywords carry no order (names of positional entries encode their position).
+            by_name = dict((p.name, (p, v)) for p, v in entries)
+            bound[i] = entries = [by_name[n] for n in ref_names]
+            names = ref_names
         if names != ref_names:
             missing = [n for n in ref_names if n not in names]
             extra = [n for n in names if n not in ref_names]
@@ -182,8 +187,6 @@ def normalise(model: Any, inputs: Any) -> tuple[Layout, list[dict[str, Any]]]:
                 detail.append(f"missing {missing}")
             if extra:
                 detail.append(f"extra {extra}")
-            if not detail:
-                detail.append(f"order {names} vs {ref_names}")
             raise InputsError(
                 f"input set #{i} does not pass the same arguments as set #0: {', '.join(detail)}. "
                 f"Every set must pass the same arguments (set #0 passes {ref_names})."
