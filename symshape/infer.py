@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .emit import build_template, root_min
-from .inputs import normalise
+from .inputs import copy_set, normalise
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
 from .solver import EQUAL, SUM, Relation, Solution, solve
@@ -29,7 +28,7 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
     solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
     dim_names = name_roots(observation, solution, names)
     example_index, example_notes = choose_example(observation, solution, dim_names)
-    example = copy.deepcopy(sets[example_index])
+    example = copy_set(sets[example_index])
     args, kwargs = layout.split(example)
     axes = _axis_rows(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
@@ -57,23 +56,15 @@ def _role(expr: Any) -> str:
 
 
 def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
+    described: dict[Any, tuple[str, str, tuple[tuple[str, int], ...]]] = {}  # few distinct expressions
     rows = []
     for i, column in enumerate(observation.columns):
         expr = solution.column_expr(i, column.values)
+        if expr not in described:
+            described[expr] = (expr.format(names), _role(expr), tuple((names[r], c) for r, c in expr.terms))
+        text, role, terms = described[expr]
         leaf = observation.leaves[column.leaf]
-        rows.append(
-            AxisRow(
-                path=leaf.path,
-                axis=column.axis,
-                expr=expr.format(names),
-                values=column.values,
-                role=_role(expr),
-                leaf=column.leaf,
-                terms=tuple((names[r], c) for r, c in expr.terms),
-                const=expr.const,
-                is_int=leaf.kind == INT,
-            )
-        )
+        rows.append(AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, expr.const, leaf.kind == INT))
     return rows
 
 

@@ -213,3 +213,23 @@ def _export_passing(param: Param, signature: inspect.Signature | None, all_posit
         return POSITIONAL  # these precede *args, which cannot be passed by keyword
     return KEYWORD
 
+
+
+def copy_set(values: Any) -> Any:
+    """A deep copy of an input set that never shares a tensor or a cache with it.
+
+    ``copy.deepcopy`` walks the containers and objects (caches keep their class and
+    attributes); plain tensors are cloned up front and handed to it through the memo,
+    which is an order of magnitude faster than ``Tensor.__deepcopy__`` on many leaves.
+    """
+    import copy
+
+    import torch
+    import torch.utils._pytree as pytree
+
+    memo: dict[int, Any] = {}
+    for leaf in pytree.tree_leaves(values):
+        if type(leaf) is torch.Tensor and not leaf.requires_grad:
+            memo[id(leaf)] = leaf.clone()
+    copied = copy.deepcopy(values, memo)
+    return copied

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch.export import Dim
 
@@ -27,9 +27,11 @@ VERSION = 1
 STATIC, ROOT, DERIVED, SUM = "static", "root", "derived", "sum"
 
 
-@dataclass(frozen=True)
-class AxisRow:
-    """One leaf axis (or one int leaf, ``axis`` None) and what it was found to be."""
+class AxisRow(NamedTuple):
+    """One leaf axis (or one int leaf, ``axis`` None) and what it was found to be.
+
+    A NamedTuple rather than a dataclass: a model can have tens of thousands of axes.
+    """
 
     path: str  # pytree key path starting with the argument name
     axis: int | None  # None for a Python int input
@@ -113,11 +115,21 @@ class DimSpec:
         for row in self.axes:
             by_leaf.setdefault(row.leaf, []).append(row)
 
+        # One torch object per distinct expression: building a derived Dim parses
+        # its name with sympy (~0.5 ms), too slow to repeat for every axis.
+        built: dict[tuple, Any] = {}
+
+        def one(row: AxisRow, is_int: bool) -> Any:
+            key = (row.terms, row.const, is_int)
+            if key not in built:
+                built[key] = axis_spec(row.terms, row.const, self.dims, is_int)
+            return built[key]
+
         def leaf_spec(index: int) -> Any:
             rows = by_leaf.get(index, ())
             if len(rows) == 1 and rows[0].axis is None:
-                return axis_spec(rows[0].terms, rows[0].const, self.dims, True)
-            spec = {r.axis: axis_spec(r.terms, r.const, self.dims, False) for r in rows if r.role != STATIC}
+                return one(rows[0], True)
+            spec = {r.axis: one(r, False) for r in rows if r.role != STATIC}
             return spec or None
 
         per_param = fill_template(self.template, leaf_spec)
@@ -149,7 +161,7 @@ class DimSpec:
             "layout": self.layout.to_json(),
             "template": self.template,
             "dims": [asdict(d) for d in self.dim_rows],
-            "axes": [asdict(a) for a in self.axes],
+            "axes": [a._asdict() for a in self.axes],
             "relations": [asdict(r) for r in self.relations],
             "rejected": [asdict(r) for r in self.rejected],
             "notes": list(self.notes),
