@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Sequence
 
 from .errors import InputsError
-from .observation import INT, Observation
+from .observation import Observation
 from .solver import Solution
 
 CACHE_ARGS = {"cache", "past_key_values", "past_key_value", "cache_params", "encoder_decoder_cache"}
@@ -140,7 +140,7 @@ def name_roots(observation: Observation, solution: Solution, names: Mapping[str,
     """One unique, valid, deterministic name per root of ``solution``."""
     arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
     candidates: list[list[tuple[int, int, str]]] = []  # per root: (-strength, order, name)
-    for root, cls in enumerate(solution.roots):
+    for cls in solution.roots:
         options = []
         for order, column_index in enumerate(solution.classes[cls]):
             column = observation.columns[column_index]

@@ -84,8 +84,8 @@ def _kind(path: str, value: Any, set_index: int) -> str:
         return CONST
     holds_tensors = any(isinstance(v, torch.Tensor) for v in vars(value).values()) if hasattr(value, "__dict__") else False
     hint = (
-        f"; it holds tensors, so register its class with torch.utils._pytree.register_pytree_node "
-        f"so that torch.export (and symshape) can see them"
+        "; it holds tensors, so register its class with torch.utils._pytree.register_pytree_node "
+        "so that torch.export (and symshape) can see them"
         if holds_tensors
         else "; torch.export accepts tensors, ints, floats, bools, strings and registered containers"
     )
@@ -104,8 +104,7 @@ def _describe_difference(set_index: int, ref: dict[str, Any], other: dict[str, A
     other_leaves = pytree.tree_flatten_with_path(other)[0]
     ref_paths = [format_path(p) for p, _ in ref_leaves]
     other_paths = [format_path(p) for p, _ in other_leaves]
-    for (rp, rv), op, (_, ov) in zip(ref_leaves, other_paths, other_leaves):
-        path = format_path(rp)
+    for path, (_, rv), op in zip(ref_paths, ref_leaves, other_paths):
         if path != op:
             if op not in ref_paths:
                 return f"{op} exists in input set #{set_index} but not in set #0"
