@@ -9,7 +9,7 @@ from .emit import build_template, root_min
 from .inputs import copy_set, normalise
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
-from .solver import EQUAL, SUM, Relation, Solution, solve
+from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
 from .spec import DERIVED, ROOT, STATIC, AxisRow, DimRow, DimSpec, RelationRow
 from .spec import SUM as SUM_ROLE
 
@@ -37,7 +37,7 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
         axes=axes,
         relations=relations,
         rejected=rejected,
-        notes=_notes(observation, solution, dim_names) + example_notes,
+        notes=_notes(observation, solution) + example_notes,
         num_sets=observation.num_sets,
         example_index=example_index,
         layout=layout,
@@ -47,7 +47,7 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
     )
 
 
-def _role(expr: Any) -> str:
+def _role(expr: LinExpr) -> str:
     if expr.is_static:
         return STATIC
     if expr.is_root:
@@ -56,7 +56,7 @@ def _role(expr: Any) -> str:
 
 
 def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
-    described: dict[Any, tuple[str, str, tuple[tuple[str, int], ...]]] = {}  # few distinct expressions
+    described: dict[LinExpr, tuple[str, str, tuple[tuple[str, int], ...]]] = {}  # few distinct expressions
     rows = []
     for i, column in enumerate(observation.columns):
         expr = solution.column_expr(i, column.values)
@@ -114,7 +114,7 @@ def _relation_rows(observation: Observation, solution: Solution, names: list[str
     return rows, rejected
 
 
-def _notes(observation: Observation, solution: Solution, names: list[str]) -> list[str]:
+def _notes(observation: Observation, solution: Solution) -> list[str]:
     notes = []
     if observation.num_sets == 1:
         notes.append("only one input set: nothing could vary, so every axis is static; give two or more sets with different sizes")
