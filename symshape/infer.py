@@ -95,6 +95,8 @@ def _relation_row(observation: Observation, solution: Solution, names: list[str]
         expressible=all_tensors and relation.kind != SUM,
         coincidence_prone=relation.coincidence_prone,
         reason=relation.reason,
+        terms=tuple((names[r], c) for r, c in relation.expr.terms),
+        const=relation.expr.const,
     )
 
 

@@ -73,16 +73,22 @@ class LinExpr:
         return LinExpr(tuple(sorted(terms.items())), self.const + coef * expr.const)
 
     def format(self, names: Sequence[str]) -> str:
-        if not self.terms:
-            return str(self.const)
-        # Terms in name order, so that the text does not depend on input order.
-        terms = sorted(self.terms, key=lambda rc: names[rc[0]])
-        text = " + ".join(names[r] if c == 1 else f"{c}*{names[r]}" for r, c in terms)
-        if self.const > 0:
-            text += f" + {self.const}"
-        elif self.const < 0:
-            text += f" - {-self.const}"
-        return text
+        return format_linear([(names[r], c) for r, c in self.terms], self.const)
+
+
+def format_linear(terms: Sequence[tuple[str, int]], const: int) -> str:
+    """``[("past_len", 1), ("seq_len", 1)], 0`` -> ``"past_len + seq_len"``.
+
+    Terms in name order, so that the text does not depend on input order.
+    """
+    if not terms:
+        return str(const)
+    text = " + ".join(name if c == 1 else f"{c}*{name}" for name, c in sorted(terms))
+    if const > 0:
+        text += f" + {const}"
+    elif const < 0:
+        text += f" - {-const}"
+    return text
 
 
 @dataclass(frozen=True)

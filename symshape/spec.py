@@ -62,6 +62,9 @@ class RelationRow:
     expressible: bool  # torch.export can state it as Dims
     coincidence_prone: bool  # seen on the minimum evidence only
     reason: str = ""  # for rejected relations: why it was not trusted
+    terms: tuple[tuple[str, int], ...] = ()  # rhs as (dim name, coefficient)
+    const: int = 0  # rhs constant
+    origin: str = "observed"  # "observed" in the data, or "model": required by the model at export
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class DimSpec:
             return AxisRow(**{**d, "values": tuple(d["values"]), "terms": tuple(tuple(t) for t in d["terms"])})
 
         def relation_row(d: dict[str, Any]) -> RelationRow:
-            return RelationRow(**{**d, "members": tuple(d["members"])})
+            return RelationRow(**{**d, "members": tuple(d["members"]), "terms": tuple(tuple(t) for t in d["terms"])})
 
         return cls(
             dim_rows=[DimRow(**{**d, "values": tuple(d["values"])}) for d in data["dims"]],
