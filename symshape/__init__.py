@@ -5,6 +5,7 @@
 """
 
 from .errors import ExportError, InputsError, SymshapeError
+from .export import Check, ExportResult, export
 from .infer import infer_dims
 from .spec import AxisRow, DimRow, DimSpec, RelationRow
 
@@ -12,11 +13,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AxisRow",
+    "Check",
+    "ExportResult",
     "DimRow",
     "DimSpec",
     "ExportError",
     "InputsError",
     "RelationRow",
     "SymshapeError",
+    "export",
     "infer_dims",
 ]

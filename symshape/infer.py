@@ -23,6 +23,11 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
     ``"path:axis"`` (or an inferred dim name) to the name you want, e.g.
     ``{"x:0": "batch"}``. Nothing is exported and the inputs are not modified.
     """
+    return infer_with_sets(model, inputs, names)[0]
+
+
+def infer_with_sets(model: Any, inputs: Iterable[Any], names: Mapping[str, str] | None = None) -> tuple[DimSpec, list[dict[str, Any]]]:
+    """``infer_dims`` that also returns the normalised sets (the user's objects, not copies)."""
     layout, sets = normalise(model, inputs)
     observation = observe_sets(sets)
     solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
@@ -32,7 +37,7 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
     args, kwargs = layout.split(example)
     axes = _axis_rows(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
-    return DimSpec(
+    spec = DimSpec(
         dim_rows=_dim_rows(solution, dim_names, axes),
         axes=axes,
         relations=relations,
@@ -45,6 +50,7 @@ def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | 
         args=args,
         kwargs=kwargs,
     )
+    return spec, sets
 
 
 def _role(expr: LinExpr) -> str:

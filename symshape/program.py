@@ -1,8 +1,37 @@
-"""Reading an ExportedProgram back: which symbols its inputs really carry."""
+"""Reading an ExportedProgram back, in symshape's names.
+
+Which symbols the user inputs carry, what the guards require (translated from
+``L['x'].size()[0]`` to ``x.shape[0]`` and dim names), and whether each relation
+symshape could not state as a Dim (a sum of roots, left ``Dim.AUTO``) is enforced
+by the program: z3 checks that the guards leave no other value possible.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import torch
+import torch.utils._pytree as pytree
+
+from .observation import format_path
+from .refine import _SOURCE
+
+if TYPE_CHECKING:
+    from .spec import DimSpec
+
+
+def _user_placeholders(program: torch.export.ExportedProgram) -> list[tuple[Any, Any]]:
+    """(pytree path in ``(args, kwargs)``, fake value) for each user input."""
+    user = [s for s in program.graph_signature.input_specs if s.kind == torch.export.graph_signature.InputKind.USER_INPUT]
+    nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    leaves = pytree.tree_flatten_with_path(program.example_inputs)[0]
+    out = []
+    for (path, _), spec in zip(leaves, user):
+        node = nodes.get(getattr(spec.arg, "name", None))
+        out.append((path, node.meta.get("val") if node is not None else None))
+    return out
 
 
 def input_symbols(program: torch.export.ExportedProgram) -> set[str]:
@@ -11,14 +40,145 @@ def input_symbols(program: torch.export.ExportedProgram) -> set[str]:
     This is the number users care about: how many independent sizes the exported
     program accepts. Parameters and buffers are static and never contribute.
     """
-    user_inputs = {spec.arg.name for spec in program.graph_signature.input_specs if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT}
     symbols: set[str] = set()
-    for node in program.graph.nodes:
-        if node.op != "placeholder" or node.name not in user_inputs:
-            continue
-        value = node.meta.get("val")
+    for _, value in _user_placeholders(program):
         sizes = value.shape if isinstance(value, torch.Tensor) else [value]
         for size in sizes:
             if isinstance(size, torch.SymInt):
                 symbols |= {str(s) for s in size.node.expr.free_symbols}
     return symbols
+
+
+def guard_count(program: torch.export.ExportedProgram) -> int:
+    """Guards on input shapes plus deferred runtime asserts in the graph."""
+    asserts = sum(1 for n in program.graph.nodes if n.op == "call_function" and "_assert_scalar" in str(n.target))
+    return len(getattr(program, "_guards_code", []) or []) + asserts
+
+
+def _program_path(path: tuple, spec: DimSpec) -> str:
+    """``(SequenceKey(1), MappingKey('cache'), MappingKey('key_cache'), SequenceKey(0))`` -> ``cache['key_cache'][0]``."""
+    positional = [p.name for p in spec.layout.params if p.passed == "positional"]
+    head, rest = path[0], path[1:]
+    if getattr(head, "idx", None) == 0:  # args
+        name, rest = positional[rest[0].idx], rest[1:]
+    else:
+        name, rest = rest[0].key, rest[1:]
+    return format_path((pytree.MappingKey(name), *rest))
+
+
+def _variable(label: str) -> str:
+    return "v_" + re.sub(r"\W+", "_", label).strip("_")
+
+
+@dataclass(frozen=True)
+class RelationCheck:
+    """Whether the program enforces a relation symshape left to torch (``Dim.AUTO``)."""
+
+    expr: str  # "attention_mask.shape[1] = past_len + seq_len"
+    status: str  # "stated" (in the program's shapes), "enforced" (by its guards), "not enforced"
+    detail: str
+
+
+@dataclass(frozen=True)
+class ProgramReading:
+    """What the program says about its input shapes, in symshape's names."""
+
+    symbols: int  # free symbols in the user inputs
+    guards: int
+    requirements: tuple[str, ...]  # non-trivial guards, translated
+    relation_checks: tuple[RelationCheck, ...]
+    shapes: dict[str, str]  # axis label -> the program's expression in symshape names
+
+
+def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> ProgramReading:
+    """Translate the program's symbolic input shapes and guards into symshape's names."""
+    import z3
+
+    rows = {(a.path, a.axis): a for a in spec.axes}
+    dims = {d.name: z3.Int(d.name) for d in spec.dim_rows}
+    variables: dict[str, Any] = dict(dims)
+    symbol_names: dict[str, str] = {}  # torch symbol -> dim name
+    auto_axes = []
+    for path, value in _user_placeholders(program):
+        if not isinstance(value, torch.Tensor):
+            continue
+        our_path = _program_path(path, spec)
+        for axis, size in enumerate(value.shape):
+            row = rows.get((our_path, axis))
+            if row is None or not isinstance(size, torch.SymInt):
+                continue
+            expr = size.node.expr
+            if row.role == "root" and expr.is_Symbol:
+                symbol_names[str(expr)] = row.terms[0][0]
+            elif row.role == "sum":
+                auto_axes.append((row, expr))
+
+    def axis_text(match: re.Match) -> str:
+        path = f"{match.group(1)}{match.group(2)}"
+        row = rows.get((path, int(match.group(3))))
+        if row is None:
+            return match.group(0)
+        if row.role == "sum":
+            var = _variable(row.label)
+            variables.setdefault(var, z3.Int(var))
+            return var
+        return f"({row.expr})"
+
+    def to_z3(text: str) -> Any:
+        namespace = {"min": lambda a, b: z3.If(a <= b, a, b), "max": lambda a, b: z3.If(a >= b, a, b), **variables}
+        return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - torch's guard text over our own variables
+
+    requirements = []
+    for guard in getattr(program, "_guards_code", []) or []:
+        text = _SOURCE.sub(axis_text, guard)
+        try:
+            condition = to_z3(text)
+        except Exception:  # a guard form we do not model (e.g. Python's `and`); skipping keeps the check sound
+            continue
+        if not isinstance(condition, z3.BoolRef):
+            continue
+        solver = z3.Solver()
+        solver.add(*[v >= 0 for v in variables.values()], z3.Not(condition))
+        if solver.check() == z3.unsat:
+            continue  # true for every size: says nothing
+        requirements.append((_readable(text, rows), condition))
+
+    shapes = {}
+    checks = []
+    for row, expr in auto_axes:
+        stated = str(expr)
+        for symbol, name in symbol_names.items():
+            stated = re.sub(rf"\b{symbol}\b", name, stated)
+        shapes[row.label] = stated
+        relation = f"{row.label} = {row.expr}"
+        var = z3.Int(_variable(row.label))
+        if not expr.is_Symbol:
+            try:
+                same = to_z3(stated) == to_z3(row.expr)
+                solver = z3.Solver()
+                solver.add(*[v >= 0 for v in dims.values()], z3.Not(same))
+                ok = solver.check() == z3.unsat
+            except Exception:
+                ok = False
+            checks.append(RelationCheck(relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}"))
+            continue
+        solver = z3.Solver()
+        solver.add(*[v >= 0 for v in variables.values()], *[c for _, c in requirements], var != to_z3(row.expr))
+        if solver.check() == z3.unsat:
+            checks.append(RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"))
+        else:
+            checks.append(RelationCheck(relation, "not enforced", f"{row.label} has its own symbol and the program accepts other values; the relation held on every observed set"))
+    return ProgramReading(
+        symbols=len(input_symbols(program)),
+        guards=guard_count(program),
+        requirements=tuple(text for text, _ in requirements),
+        relation_checks=tuple(checks),
+        shapes=shapes,
+    )
+
+
+def _readable(text: str, rows: dict) -> str:
+    """Guard text with symshape's labels back in place of z3 variable names."""
+    labels = {_variable(r.label): r.label for r in rows.values() if r.role == "sum"}
+    text = re.sub(r"\bv_\w+", lambda m: labels.get(m.group(0), m.group(0)), text)
+    return re.sub(r"\(([A-Za-z_]\w*)\)", r"\1", text)
