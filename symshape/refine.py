@@ -29,9 +29,14 @@ _AFFINE = re.compile(r"^(?:(\d+)\*)?([A-Za-z_]\w*)(?:\s*([+-])\s*(\d+))?$")
 _DIM = re.compile(r"^Dim\('([^']+)'(.*)\)$")
 
 
+_RUNTIME_SOURCE = re.compile(r"\b([A-Za-z_]\w*(?:\[[^\]]+\]|\.[A-Za-z_]\w*)*)\.size\(\)\[(\d+)\]")
+
+
 def translate_sources(text: str) -> str:
-    """``L['cache']['key_cache'][0].size()[2]`` -> ``cache['key_cache'][0].shape[2]``."""
-    return _SOURCE.sub(lambda m: f"{m.group(1)}{m.group(2)}.shape[{m.group(3)}]", text)
+    """torch's input sources in symshape's paths: ``L['cache']['key_cache'][0].size()[2]``
+    (trace time) and ``z.size()[0]`` (run-time guards) -> ``cache['key_cache'][0].shape[2]``, ``z.shape[0]``."""
+    text = _SOURCE.sub(lambda m: f"{m.group(1)}{m.group(2)}.shape[{m.group(3)}]", text)
+    return _RUNTIME_SOURCE.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
 
 
 @dataclass(frozen=True)
