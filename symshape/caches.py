@@ -75,6 +75,9 @@ class LayerSpec(NamedTuple):
     leaves: tuple  # ((name, form), ...), values in the groups
     derived: tuple  # names rebuilt from the leaves on unflatten
 
+    def __repr__(self) -> str:  # short, for error messages: class and constants
+        return _short_repr(self.cls, self.constants)
+
 
 class CacheContext(NamedTuple):
     """Treespec context of a cache: everything but the leaves."""
@@ -83,6 +86,15 @@ class CacheContext(NamedTuple):
     children: tuple  # ((name, "group" | "attr" | "layers_group"), ...), in children order
     constants: tuple  # ((name, encoded value), ...), cache-level attributes
     layers: tuple | None  # (LayerSpec, ...) or None if the cache has no ``layers``
+
+    def __repr__(self) -> str:
+        layers = "" if self.layers is None else f"layers=[{', '.join(map(repr, self.layers))}], "
+        return _short_repr(self.cls, self.constants, f"{layers}leaves={[name for name, _ in self.children]}, ")
+
+
+def _short_repr(cls: str, constants: tuple, prefix: str = "") -> str:
+    items = ", ".join(f"{name}={_decode(value)!r}" for name, value in constants)
+    return f"{cls.rpartition(':')[2]}({prefix}{items})"
 
 
 # ---------------------------------------------------------------- context values
@@ -334,7 +346,8 @@ def _unflatten_layer(spec: LayerSpec, index: int, groups: dict[str, list[Any]]) 
             layer.__dict__[name] = torch.tensor(layer.__dict__["sliding_window"], dtype=torch.long, device=device)
         else:
             src, axis = _STATIC_SIZES[name]
-            layer.__dict__[name] = layer.__dict__[src].shape[axis]
+            shape = getattr(layer.__dict__.get(src), "shape", None)
+            layer.__dict__[name] = None if shape is None else shape[axis]
     return layer
 
 
