@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 import torch.utils._pytree as pytree
 from torch.export import Dim
 
-# Template nodes: ["leaf", i] | ["none"] | ["dict", [[key, node], ...]] | ["odict", ...]
+# Template nodes: ["leaf", i] | ["dict", [[key, node], ...]] | ["odict", ...]
+# (None is a pytree leaf in torch 2.13, like every other non-container.)
 #                 ["list", [node, ...]] | ["tuple", [...]] | ["namedtuple", "module:qualname", [...]]
 #                 ["node", [...]]  (registered class: list of its flattened children)
 
@@ -27,8 +28,6 @@ def build_template(obj: Any) -> list:
     counter = iter(range(1 << 62))
 
     def walk(node: Any) -> list:
-        if node is None:
-            return ["none"]
         node_type = pytree._get_node_type(node)
         if node_type not in pytree.SUPPORTED_NODES:
             return ["leaf", next(counter)]
@@ -66,8 +65,6 @@ def fill_template(template: list, leaf_spec: Callable[[int], Any]) -> Any:
     tag = template[0]
     if tag == "leaf":
         return leaf_spec(template[1])
-    if tag == "none":
-        return None
     if tag in ("dict", "odict"):
         items = [(k, fill_template(v, leaf_spec)) for k, v in template[1]]
         return dict(items) if tag == "dict" else collections.OrderedDict(items)

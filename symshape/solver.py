@@ -284,32 +284,38 @@ def _find_sums(root_values: list[tuple[int, ...]], root_leaves: list[frozenset[i
             key = tuple(x + y + z for x, y, z in zip(diffs[i], diffs[j], diffs[k]))
             combos.setdefault(key, []).append(((i, 1), (j, 1), (k, 1)))
 
-    is_sum: set[int] = set()
-    used_as_term: set[int] = set()
-    found = []
-    for z in sorted(range(m), key=lambda r: (max(root_values[r]), r)):
-        if z in used_as_term:
-            continue
-        best = None
+    def candidates(z: int, excluded: set[int]) -> list[tuple[tuple, LinExpr, int, int]]:
+        out = []
         for terms in combos.get(diffs[z], ()):
             roots_used = [r for r, _ in terms]
-            if z in roots_used or any(r in is_sum for r in roots_used):
+            if z in roots_used or any(r in excluded for r in roots_used):
                 continue
             if any(root_leaves[z] & root_leaves[r] for r in roots_used):
                 continue
             const = root_values[z][0] - sum(c * root_values[r][0] for r, c in terms)
             fitted = sum(c != 1 for _, c in terms) + (const != 0)
             distinct = _distinct(root_values[z], *(root_values[r] for r in roots_used))
-            if distinct < fitted + 2:
-                continue
-            rank = (len(terms), fitted, sum(c for _, c in terms), abs(const), const < 0, terms)
-            if best is None or rank < best[0]:
-                best = (rank, LinExpr(tuple(sorted(terms)), const), distinct, fitted)
-        if best is not None:
-            _, expr, distinct, fitted = best
-            is_sum.add(z)
-            used_as_term.update(expr.roots)
-            found.append((z, expr, distinct, fitted))
+            if distinct >= fitted + 2:
+                rank = (len(terms), fitted, sum(c for _, c in terms), abs(const), const < 0, terms)
+                out.append((rank, LinExpr(tuple(sorted(terms)), const), distinct, fitted))
+        return out
+
+    # Roots that some sum explains make poor terms: with c = r1 + r2 + r3 and
+    # a = r1 + r2 + 4, "c = a + r3 - 4" would leave a as an extra root.
+    explainable = {z for z in range(m) if candidates(z, set())}
+    is_sum: set[int] = set()
+    used_as_term: set[int] = set()
+    found = []
+    for z in sorted(range(m), key=lambda r: (max(root_values[r]), r)):
+        if z in used_as_term:
+            continue
+        options = candidates(z, is_sum)
+        if not options:
+            continue
+        _, expr, distinct, fitted = min(options, key=lambda o: (sum(r in explainable for r in o[1].roots), o[0]))
+        is_sum.add(z)
+        used_as_term.update(expr.roots)
+        found.append((z, expr, distinct, fitted))
     return found
 
 

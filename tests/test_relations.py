@@ -150,3 +150,12 @@ def test_every_expression_reproduces_every_value() -> None:
     for row in spec.axes:
         for i, observed in enumerate(row.values):
             assert sum(c * values[n][i] for n, c in row.terms) + row.const == observed, row
+
+
+def test_none_inputs_do_not_shift_later_leaves() -> None:
+    # None is a pytree leaf: the dims of the argument after it must stay on that argument.
+    def f(a, b, c):
+        return a
+
+    spec = symshape.infer_dims(f, [(_t(2, 3), None, _t(4, 5)), (_t(3, 3), None, _t(5, 6))])
+    assert spec.dynamic_shapes == ({0: spec.dims["a_dim0"]}, None, {0: spec.dims["c_dim0"], 1: spec.dims["c_dim1"]})
