@@ -22,7 +22,7 @@ import torch.utils._pytree as pytree
 from .errors import ExportError
 from .infer import infer_with_sets
 from .inputs import Layout, Param, copy_set
-from .program import ProgramReading, read_program
+from .program import GuardTranslator, ProgramReading, read_program
 from .refine import Contradiction, Refinement, Violation, apply_fixes, parse_violation, translate_sources
 from .spec import DimSpec
 
@@ -270,7 +270,11 @@ _ADVICE = {
 
 def _explain(spec: DimSpec, violation: Violation, contradictions: list[Contradiction], skipped: list, sources: dict[str, list[str]]) -> str:
     values = {d.name: d.values for d in spec.dim_rows}
-    lines = ["torch.export requires what the observed input sets contradict."]
+    lines = [
+        "torch.export requires what the observed input sets contradict."
+        if contradictions
+        else "torch.export stopped on a shape guard it offers no fix for."
+    ]
     for c in contradictions:
         axes = [a.label for a in spec.axes if a.role == "root" and a.terms[0][0] == c.dim]
         observed = ", ".join(f"set #{i}: {v}" for i, v in enumerate(values.get(c.dim, ())))
@@ -288,9 +292,37 @@ def _explain(spec: DimSpec, violation: Violation, contradictions: list[Contradic
             lines.append(f"  model code:  {where}")
         lines.append(f"  what to do:  {advice}")
     if not contradictions:
-        lines += ["", "torch's suggestions name no dim symshape inferred:", *(f"  - {b}" for b in violation.bullets)]
-        lines += [f"  suggested: {f.text}" for f in skipped]
+        lines += _explain_unfixable(spec, violation, skipped, sources)
     return "\n".join(lines)
+
+
+_UNPROVEN = re.compile(r"Not all values of (\w+) = .*? satisfy the generated guard (.*?)\.?$")
+
+
+def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list, sources: dict[str, list[str]]) -> list[str]:
+    """Violations torch offers no usable fix for: name the dims, and say with z3
+    whether the guard holds for every size (then torch, not the model, is stuck)."""
+    values = {d.name: d.values for d in spec.dim_rows}
+    guards = GuardTranslator(spec)
+    lines = []
+    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
+        match = _UNPROVEN.match(raw)
+        dim = match.group(1) if match else None
+        lines += ["", f"torch says:  {bullet}"]
+        if dim in values:
+            axes = [a.label for a in spec.axes if a.role == "root" and a.terms[0][0] == dim]
+            lines.append(f"  {dim} appears at: {', '.join(axes)}; observed: {', '.join(f'set #{i}: {v}' for i, v in enumerate(values[dim]))}")
+        condition = guards.condition(match.group(2)) if match else None
+        if condition is not None and guards.always_true(condition):
+            lines.append(
+                f"  this guard holds for every size >= 0 (checked with z3): torch cannot prove it, which is a limitation "
+                f"of its symbolic reasoning, not of the model or the inputs. Work-arounds: export with {dim} static, or leave "
+                f"{dim} to Dim.AUTO (torch may then specialise it)."
+            )
+        for where in sources.get(dim, []) if dim else []:
+            lines.append(f"  model code:  {where}")
+    lines += [f"  torch suggested: {f.text} (names nothing symshape inferred)" for f in skipped]
+    return lines
 
 
 def _unexplained(exc: Exception, message: str) -> str:

@@ -90,13 +90,63 @@ class ProgramReading:
     shapes: dict[str, str]  # axis label -> the program's expression in symshape names
 
 
+class GuardTranslator:
+    """torch guard text (``L['x'].size()[0] <= 16``) -> z3 over symshape's dims.
+
+    Root and derived axes become expressions in dim names; an axis left
+    ``Dim.AUTO`` becomes a variable of its own.
+    """
+
+    def __init__(self, spec: DimSpec) -> None:
+        import z3
+
+        self.z3 = z3
+        self.rows = {(a.path, a.axis): a for a in spec.axes}
+        self.dims = {d.name: z3.Int(d.name) for d in spec.dim_rows}
+        self.variables: dict[str, Any] = dict(self.dims)
+
+    def _axis(self, match: re.Match) -> str:
+        row = self.rows.get((f"{match.group(1)}{match.group(2)}", int(match.group(3))))
+        if row is None:
+            return match.group(0)
+        if row.role == "sum":
+            var = _variable(row.label)
+            self.variables.setdefault(var, self.z3.Int(var))
+            return var
+        return f"({row.expr})"
+
+    def text(self, guard: str) -> str:
+        return _SOURCE.sub(self._axis, guard)
+
+    def to_z3(self, text: str) -> Any:
+        z3 = self.z3
+        namespace = {"min": lambda a, b: z3.If(a <= b, a, b), "max": lambda a, b: z3.If(a >= b, a, b), **self.variables}
+        return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - torch's guard text over our own variables
+
+    def condition(self, guard: str) -> Any | None:
+        """The guard as a z3 condition, or None for a form we do not model (skipping is sound)."""
+        try:
+            condition = self.to_z3(self.text(guard))
+        except Exception:  # e.g. Python's `and`, sympy functions we do not map
+            return None
+        return condition if isinstance(condition, self.z3.BoolRef) else None
+
+    def always_true(self, condition: Any, *facts: Any) -> bool:
+        """True when no non-negative sizes (satisfying ``facts``) break ``condition``."""
+        solver = self.z3.Solver()
+        solver.add(*[v >= 0 for v in self.variables.values()], *facts, self.z3.Not(condition))
+        return solver.check() == self.z3.unsat
+
+    def readable(self, guard: str) -> str:
+        labels = {_variable(r.label): r.label for r in self.rows.values() if r.role == "sum"}
+        text = re.sub(r"\bv_\w+", lambda m: labels.get(m.group(0), m.group(0)), self.text(guard))
+        return re.sub(r"\(([A-Za-z_]\w*)\)", r"\1", text)
+
+
 def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> ProgramReading:
     """Translate the program's symbolic input shapes and guards into symshape's names."""
-    import z3
-
-    rows = {(a.path, a.axis): a for a in spec.axes}
-    dims = {d.name: z3.Int(d.name) for d in spec.dim_rows}
-    variables: dict[str, Any] = dict(dims)
+    guards = GuardTranslator(spec)
+    z3 = guards.z3
     symbol_names: dict[str, str] = {}  # torch symbol -> dim name
     auto_axes = []
     for path, value in _user_placeholders(program):
@@ -104,7 +154,7 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
             continue
         our_path = _program_path(path, spec)
         for axis, size in enumerate(value.shape):
-            row = rows.get((our_path, axis))
+            row = guards.rows.get((our_path, axis))
             if row is None or not isinstance(size, torch.SymInt):
                 continue
             expr = size.node.expr
@@ -113,35 +163,12 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
             elif row.role == "sum":
                 auto_axes.append((row, expr))
 
-    def axis_text(match: re.Match) -> str:
-        path = f"{match.group(1)}{match.group(2)}"
-        row = rows.get((path, int(match.group(3))))
-        if row is None:
-            return match.group(0)
-        if row.role == "sum":
-            var = _variable(row.label)
-            variables.setdefault(var, z3.Int(var))
-            return var
-        return f"({row.expr})"
-
-    def to_z3(text: str) -> Any:
-        namespace = {"min": lambda a, b: z3.If(a <= b, a, b), "max": lambda a, b: z3.If(a >= b, a, b), **variables}
-        return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - torch's guard text over our own variables
-
     requirements = []
     for guard in getattr(program, "_guards_code", []) or []:
-        text = _SOURCE.sub(axis_text, guard)
-        try:
-            condition = to_z3(text)
-        except Exception:  # a guard form we do not model (e.g. Python's `and`); skipping keeps the check sound
-            continue
-        if not isinstance(condition, z3.BoolRef):
-            continue
-        solver = z3.Solver()
-        solver.add(*[v >= 0 for v in variables.values()], z3.Not(condition))
-        if solver.check() == z3.unsat:
-            continue  # true for every size: says nothing
-        requirements.append((_readable(text, rows), condition))
+        condition = guards.condition(guard)
+        if condition is None or guards.always_true(condition):
+            continue  # unmodelled, or true for every size: says nothing
+        requirements.append((guards.readable(guard), condition))
 
     shapes = {}
     checks = []
@@ -151,20 +178,15 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
             stated = re.sub(rf"\b{symbol}\b", name, stated)
         shapes[row.label] = stated
         relation = f"{row.label} = {row.expr}"
-        var = z3.Int(_variable(row.label))
         if not expr.is_Symbol:
             try:
-                same = to_z3(stated) == to_z3(row.expr)
-                solver = z3.Solver()
-                solver.add(*[v >= 0 for v in dims.values()], z3.Not(same))
-                ok = solver.check() == z3.unsat
+                ok = guards.always_true(guards.to_z3(stated) == guards.to_z3(row.expr))
             except Exception:
                 ok = False
             checks.append(RelationCheck(relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}"))
             continue
-        solver = z3.Solver()
-        solver.add(*[v >= 0 for v in variables.values()], *[c for _, c in requirements], var != to_z3(row.expr))
-        if solver.check() == z3.unsat:
+        guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
+        if guards.always_true(guards.to_z3(_variable(row.label)) == guards.to_z3(row.expr), *[c for _, c in requirements]):
             checks.append(RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"))
         else:
             checks.append(RelationCheck(relation, "not enforced", f"{row.label} has its own symbol and the program accepts other values; the relation held on every observed set"))
@@ -175,10 +197,3 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
         relation_checks=tuple(checks),
         shapes=shapes,
     )
-
-
-def _readable(text: str, rows: dict) -> str:
-    """Guard text with symshape's labels back in place of z3 variable names."""
-    labels = {_variable(r.label): r.label for r in rows.values() if r.role == "sum"}
-    text = re.sub(r"\bv_\w+", lambda m: labels.get(m.group(0), m.group(0)), text)
-    return re.sub(r"\(([A-Za-z_]\w*)\)", r"\1", text)

@@ -60,6 +60,7 @@ class Violation:
 
     bullets: tuple[str, ...]  # torch's bullets, sources translated to symshape paths
     fixes: tuple[Fix, ...]
+    raw_bullets: tuple[str, ...] = ()  # torch's bullets as written (for guard analysis)
 
 
 def _bounds(args: str) -> tuple[int | None, int | None]:
@@ -73,7 +74,8 @@ def parse_violation(message: str) -> Violation | None:
     if "Constraints violated" not in message:
         return None
     body, _, fixes_text = message.partition("Suggested fixes:")
-    bullets = tuple(translate_sources(line.strip()[2:]) for line in body.splitlines() if line.strip().startswith("- "))
+    raw = tuple(dict.fromkeys(line.strip()[2:] for line in body.splitlines() if line.strip().startswith("- ")))
+    bullets = tuple(translate_sources(b) for b in raw)
     fixes = []
     for line in fixes_text.splitlines():
         if not re.match(r"^\s+[A-Za-z_]\w*\s*=", line):
@@ -93,7 +95,7 @@ def parse_violation(message: str) -> Violation | None:
             fixes.append(Fix(name, "affine", root=m.group(2), coef=int(m.group(1) or 1), offset=sign * int(m.group(4) or 0), text=text))
         else:
             fixes.append(Fix(name, "unknown", text=text))
-    return Violation(bullets, tuple(fixes))
+    return Violation(bullets, tuple(fixes), raw)
 
 
 @dataclass(frozen=True)
