@@ -16,7 +16,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from .observation import format_path
-from .refine import _SOURCE
+from .refine import _INT_SOURCE, _SOURCE
 
 if TYPE_CHECKING:
     from .spec import DimSpec
@@ -115,8 +115,17 @@ class GuardTranslator:
             return var
         return f"({row.expr})"
 
+    def _int(self, match: re.Match) -> str:
+        """An int input: a variable of its own (torch does not tie it to a dim)."""
+        row = self.rows.get((f"{match.group(1)}{match.group(2)}", None))
+        if row is None:
+            return match.group(0)
+        var = _variable(row.label)
+        self.variables.setdefault(var, self.z3.Int(var))
+        return var
+
     def text(self, guard: str) -> str:
-        return _SOURCE.sub(self._axis, guard)
+        return _INT_SOURCE.sub(self._int, _SOURCE.sub(self._axis, guard))
 
     def to_z3(self, text: str) -> Any:
         z3 = self.z3
@@ -138,7 +147,7 @@ class GuardTranslator:
         return solver.check() == self.z3.unsat
 
     def readable(self, guard: str) -> str:
-        labels = {_variable(r.label): r.label for r in self.rows.values() if r.role == "sum"}
+        labels = {_variable(r.label): r.label for r in self.rows.values() if r.role == "sum" or r.is_int}
         text = re.sub(r"\bv_\w+", lambda m: labels.get(m.group(0), m.group(0)), self.text(guard))
         return re.sub(r"\(([A-Za-z_]\w*)\)", r"\1", text)
 
@@ -189,7 +198,9 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
         if guards.always_true(guards.to_z3(_variable(row.label)) == guards.to_z3(row.expr), *[c for _, c in requirements]):
             checks.append(RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"))
         else:
-            checks.append(RelationCheck(relation, "not enforced", f"{row.label} has its own symbol and the program accepts other values; the relation held on every observed set"))
+            related = [text for text, _ in requirements if row.label in text]
+            what = f"the program only requires {' and '.join(related)}" if related else "the program does not constrain it"
+            checks.append(RelationCheck(relation, "not enforced", f"{row.label} has its own symbol and {what}; the relation held on every observed set"))
     return ProgramReading(
         symbols=len(input_symbols(program)),
         guards=guard_count(program),

@@ -32,10 +32,16 @@ _DIM = re.compile(r"^Dim\('([^']+)'(.*)\)$")
 _RUNTIME_SOURCE = re.compile(r"\b([A-Za-z_]\w*(?:\[[^\]]+\]|\.[A-Za-z_]\w*)*)\.size\(\)\[(\d+)\]")
 
 
+#: An int input: ``L['cache']['cumulative_length'][0]`` (applied after _SOURCE).
+_INT_SOURCE = re.compile(r"L\['([^']+)'\]((?:\[[^\]]+\]|\.[A-Za-z_]\w*)*)")
+
+
 def translate_sources(text: str) -> str:
     """torch's input sources in symshape's paths: ``L['cache']['key_cache'][0].size()[2]``
-    (trace time) and ``z.size()[0]`` (run-time guards) -> ``cache['key_cache'][0].shape[2]``, ``z.shape[0]``."""
+    (trace time), ``z.size()[0]`` (run-time guards) and ``L['n']`` (an int input) ->
+    ``cache['key_cache'][0].shape[2]``, ``z.shape[0]``, ``n``."""
     text = _SOURCE.sub(lambda m: f"{m.group(1)}{m.group(2)}.shape[{m.group(3)}]", text)
+    text = _INT_SOURCE.sub(lambda m: f"{m.group(1)}{m.group(2)}", text)
     return _RUNTIME_SOURCE.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
 
 

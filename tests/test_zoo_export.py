@@ -1,0 +1,80 @@
+"""symshape.export on every zoo family: ground truth, symbols, held-out verification.
+
+Free symbols in the exported program are the family's true dims plus what torch
+cannot tie to a named Dim: an axis left Dim.AUTO because it is a sum of roots
+(attention_mask = past_len + seq_len gets a symbol of its own, enforced by guards)
+and an int input (a sliding layer's cumulative_length takes Dim.DYNAMIC).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+
+import symshape
+
+from .conftest import max_diff_vs_eager
+from .zoo import ZOO, ZooEntry
+
+#: Free symbols torch gives the program: truth (+1 for the AUTO mask axis, +1 for an int counter).
+PROGRAM_SYMBOLS = {
+    "llama": 4, "qwen2": 4, "qwen3": 4, "phi3": 4, "gpt2": 4, "gpt_neox": 4, "falcon": 4,
+    "mistral": 5,  # + cumulative_length (int) of the sliding layers
+    "gemma2": 4,
+    "t5": 5, "bart": 5,  # batch, encoder_seq_len, seq_len, past_len + decoder mask
+    "whisper": 4, "bert": 2, "vit": 3, "mamba": 1,
+}
+
+#: Families whose program accepts a longer mask (only mask >= past_len + seq_len is guarded).
+MASK_NOT_ENFORCED = {"falcon", "gemma2"}
+
+#: Families the model forbids exporting with their dims, and what the error must name.
+NOT_EXPORTABLE = {
+    "mamba_prefill": ("seq_len is specialised", "input_ids.shape[1]", r"modeling_mamba\.py:\d+ in mamba_selective_scan: for index in range\(seq_len\)"),
+    "gemma2_window_full": ("seq_len", "input_ids.shape[1]", r"holds for every size >= 0 \(checked with z3\)"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _model(name: str):
+    return ZOO[name].build()
+
+
+def _sets(entry: ZooEntry) -> list[dict]:
+    return [entry.make_inputs(case, seed=i) for i, case in enumerate(entry.train_cases)]
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAM_SYMBOLS))
+def test_family_exports_and_verifies(name: str) -> None:
+    entry, model = ZOO[name], _model(name)
+    result = symshape.export(model, _sets(entry))
+    exprs = {(a.path if a.axis is None else f"{a.path}:{a.axis}"): a.expr for a in result.spec.axes}
+    assert {k: exprs.get(k) for k in entry.truth} == entry.truth
+    assert all(e.lstrip("-").isdigit() for k, e in exprs.items() if k not in entry.truth), "an axis outside the truth table is dynamic"
+    assert len(result.spec.dims) == entry.expected_free_symbols
+    assert result.reading.symbols == PROGRAM_SYMBOLS[name]
+    assert result.ok, result.checks
+    expected = "not enforced" if name in MASK_NOT_ENFORCED else "enforced"
+    assert [c.status for c in result.reading.relation_checks] == [expected] * len(result.reading.relation_checks)
+    for check in result.reading.relation_checks:
+        if check.status == "not enforced":
+            assert "only requires" in check.detail and "attention_mask.shape[1]" in check.detail, check.detail
+    held_out = entry.make_inputs(entry.held_out, seed=99)
+    assert max_diff_vs_eager(result.program, model, (), held_out) < 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(NOT_EXPORTABLE))
+def test_family_the_model_forbids_is_explained(name: str) -> None:
+    entry = ZOO[name]
+    with pytest.raises(symshape.ExportError) as info:
+        symshape.export(_model(name), _sets(entry))
+    text = str(info.value)
+    dim, path, code = NOT_EXPORTABLE[name]
+    assert dim in text and path in text and re.search(code, text), text
+    assert not re.search(r"\bs\d+\b", text)
+
+
+def test_every_family_is_covered() -> None:
+    assert set(PROGRAM_SYMBOLS) | set(NOT_EXPORTABLE) == set(ZOO)
