@@ -12,8 +12,11 @@ import functools
 import re
 
 import pytest
+import torch
+import torch.utils._pytree as pytree
 
 import symshape
+import symshape.caches
 
 from .conftest import max_diff_vs_eager
 from .zoo import ZOO, ZooEntry
@@ -42,6 +45,15 @@ def _model(name: str):
     return ZOO[name].build()
 
 
+def _snapshot(values: dict) -> list:
+    """Every leaf of an input set: tensors by shape and content, ints by value."""
+    symshape.caches.ensure_registered()  # so that a cache is seen leaf by leaf, before and after
+    return [
+        (tuple(leaf.shape), leaf.dtype, leaf.flatten().tolist()) if isinstance(leaf, torch.Tensor) else leaf
+        for leaf in pytree.tree_leaves(values)
+    ]
+
+
 def _sets(entry: ZooEntry) -> list[dict]:
     return [entry.make_inputs(case, seed=i) for i, case in enumerate(entry.train_cases)]
 
@@ -49,7 +61,10 @@ def _sets(entry: ZooEntry) -> list[dict]:
 @pytest.mark.parametrize("name", sorted(PROGRAM_SYMBOLS))
 def test_family_exports_and_verifies(name: str) -> None:
     entry, model = ZOO[name], _model(name)
-    result = symshape.export(model, _sets(entry))
+    sets = _sets(entry)
+    before = [_snapshot(s) for s in sets]
+    result = symshape.export(model, sets)
+    assert [_snapshot(s) for s in sets] == before, "export mutated the user's inputs"
     exprs = {(a.path if a.axis is None else f"{a.path}:{a.axis}"): a.expr for a in result.spec.axes}
     assert {k: exprs.get(k) for k in entry.truth} == entry.truth
     assert all(e.lstrip("-").isdigit() for k, e in exprs.items() if k not in entry.truth), "an axis outside the truth table is dynamic"
