@@ -159,7 +159,9 @@ def choose_example(observation: Observation, solution: Solution, names: list[str
     index, problems = best if best is not None else (0, [])
     if not problems:
         return index, []
+    wanted = ", ".join(names) if names else "every dynamic axis"
     return index, [
         f"no input set is fully safe to trace; using set #{index}, where {'; '.join(problems)} "
-        f"(torch specialises sizes 0 and 1 and merges dims with equal example values)"
+        f"(torch specialises sizes 0 and 1 and merges dims with equal example values). "
+        f"Add a set where every dynamic axis is at least 2 and {wanted} all differ"
     ]
