@@ -129,7 +129,15 @@ class GuardTranslator:
 
     def to_z3(self, text: str) -> Any:
         z3 = self.z3
-        namespace = {"min": lambda a, b: z3.If(a <= b, a, b), "max": lambda a, b: z3.If(a >= b, a, b), **self.variables}
+        low = lambda a, b: z3.If(a <= b, a, b)  # noqa: E731
+        high = lambda a, b: z3.If(a >= b, a, b)  # noqa: E731
+        namespace = {
+            "min": low, "max": high, "Min": low, "Max": high,  # guard text / sympy text of asserts
+            "Eq": lambda a, b: a == b, "Ne": lambda a, b: a != b,
+            "Le": lambda a, b: a <= b, "Lt": lambda a, b: a < b, "Ge": lambda a, b: a >= b, "Gt": lambda a, b: a > b,
+            "And": z3.And, "Or": z3.Or, "Not": z3.Not,
+            **self.variables,
+        }
         return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - torch's guard text over our own variables
 
     def condition(self, guard: str) -> Any | None:
@@ -156,12 +164,18 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
     """Translate the program's symbolic input shapes and guards into symshape's names."""
     guards = GuardTranslator(spec)
     z3 = guards.z3
-    symbol_names: dict[str, str] = {}  # torch symbol -> dim name
+    symbol_names: dict[str, str] = {}  # torch symbol -> dim name, or variable of an AUTO axis / int input
     auto_axes = []
     for path, value in _user_placeholders(program):
+        our_path = _program_path(path, spec)
+        if isinstance(value, torch.SymInt):  # an int input (Dim.DYNAMIC)
+            row = guards.rows.get((our_path, None))
+            if row is not None and value.node.expr.is_Symbol:
+                symbol_names[str(value.node.expr)] = _variable(row.label)
+                guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
+            continue
         if not isinstance(value, torch.Tensor):
             continue
-        our_path = _program_path(path, spec)
         for axis, size in enumerate(value.shape):
             row = guards.rows.get((our_path, axis))
             if row is None or not isinstance(size, torch.SymInt):
@@ -171,9 +185,23 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
                 symbol_names[str(expr)] = row.terms[0][0]
             elif row.role == "sum":
                 auto_axes.append((row, expr))
+                if expr.is_Symbol:
+                    symbol_names[str(expr)] = _variable(row.label)
+                    guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
+
+    def named(text: str) -> str:
+        return re.sub(r"\b[su]\d+\b", lambda m: symbol_names.get(m.group(0), m.group(0)), text)
 
     requirements = []
-    for guard in getattr(program, "_guards_code", []) or []:
+    # Guards on the inputs, and the deferred asserts torch leaves in the graph
+    # (strict mode moves relations there).
+    asserts = [
+        named(str(n.args[0].meta["val"].node.expr))
+        for n in program.graph.nodes
+        if n.op == "call_function" and "_assert_scalar" in str(n.target)
+        and isinstance(getattr(n.args[0], "meta", {}).get("val"), torch.SymBool)
+    ]
+    for guard in [*(getattr(program, "_guards_code", []) or []), *asserts]:
         condition = guards.condition(guard)
         if condition is None or guards.always_true(condition):
             continue  # unmodelled, or true for every size: says nothing
@@ -182,10 +210,8 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
     shapes = {}
     checks = []
     for row, expr in auto_axes:
-        stated = str(expr)
-        for symbol, name in symbol_names.items():
-            stated = re.sub(rf"\b{symbol}\b", name, stated)
-        shapes[row.label] = stated
+        stated = named(str(expr))
+        shapes[row.label] = guards.readable(stated)
         relation = f"{row.label} = {row.expr}"
         if not expr.is_Symbol:
             try:
@@ -194,13 +220,15 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
                 ok = False
             checks.append(RelationCheck(relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}"))
             continue
-        guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
         if guards.always_true(guards.to_z3(_variable(row.label)) == guards.to_z3(row.expr), *[c for _, c in requirements]):
             checks.append(RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"))
         else:
             related = [text for text, _ in requirements if row.label in text]
-            what = f"the program only requires {' and '.join(related)}" if related else "the program does not constrain it"
-            checks.append(RelationCheck(relation, "not enforced", f"{row.label} has its own symbol and {what}; the relation held on every observed set"))
+            what = f"the program's guards only require {' and '.join(related)}" if related else "no guard of the program checks it"
+            checks.append(RelationCheck(
+                relation, "not enforced",
+                f"{row.label} has its own symbol and {what} (a wrong size may still fail inside the graph); the relation held on every observed set",
+            ))
     return ProgramReading(
         symbols=len(input_symbols(program)),
         guards=guard_count(program),

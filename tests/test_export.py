@@ -140,3 +140,12 @@ def test_verification_reports_a_set_the_program_rejects() -> None:
     assert accepted == [c.set_index == result.spec.example_index for c in result.checks]
     rejected = [c for c in result.checks if not c.accepted]
     assert all("z.shape[0]" in c.error for c in rejected) and not result.ok
+
+
+def test_strict_mode_exports_and_reads_back(llama) -> None:
+    sets = [llama_decode_inputs(llama, 2, 3, 5, seed=0), llama_decode_inputs(llama, 3, 4, 7, seed=1)]
+    result = symshape.export(llama, sets, strict=True)
+    assert result.ok and result.reading.symbols == 4
+    # Strict mode keeps the mask relation out of the input guards (non-strict guards it).
+    (check,) = result.reading.relation_checks
+    assert check.status == "not enforced" and "no guard of the program checks it" in check.detail

@@ -75,7 +75,7 @@ def test_family_exports_and_verifies(name: str) -> None:
     assert [c.status for c in result.reading.relation_checks] == [expected] * len(result.reading.relation_checks)
     for check in result.reading.relation_checks:
         if check.status == "not enforced":
-            assert "only requires" in check.detail and "attention_mask.shape[1]" in check.detail, check.detail
+            assert "guards only require" in check.detail and "attention_mask.shape[1]" in check.detail, check.detail
     held_out = entry.make_inputs(entry.held_out, seed=99)
     assert max_diff_vs_eager(result.program, model, (), held_out) < 1e-4
 
