@@ -410,6 +410,24 @@ def ensure_registered() -> None:
     cache_utils = sys.modules.get("transformers.cache_utils")
     if cache_utils is None:
         return
-    for cls in _candidates(cache_utils):
-        if cls not in pytree.SUPPORTED_NODES:
-            _register(cls)
+    registered = [cls for cls in _candidates(cache_utils) if cls not in pytree.SUPPORTED_NODES]
+    for cls in registered:
+        _register(cls)
+    if registered:
+        _allow_in_safe_load(cache_utils, registered)
+
+
+def _allow_in_safe_load(cache_utils: Any, caches: list[type]) -> None:
+    """Let ``torch.export.load`` read example inputs holding caches with ``weights_only=True``.
+
+    A saved program pickles its example inputs; without this, loading fails the safe
+    unpickler on ``DynamicCache`` and torch falls back to ``weights_only=False`` (and
+    logs the fallback with a broken format string). Only the plain data classes we
+    flatten are allowed: caches and their layers.
+    """
+    mixin = getattr(cache_utils, "CacheLayerMixin", None)
+    layers = [
+        obj for obj in vars(cache_utils).values()
+        if isinstance(obj, type) and mixin is not None and issubclass(obj, mixin) and obj.__module__ == cache_utils.__name__
+    ]
+    torch.serialization.add_safe_globals([*caches, *layers])
