@@ -7,6 +7,7 @@
 from .errors import ExportError, InputsError, SymshapeError
 from .export import Check, ExportResult, export
 from .infer import infer_dims
+from .recording import Observer, observe
 from .spec import AxisRow, DimRow, DimSpec, RelationRow
 
 __version__ = "0.1.0"
@@ -19,8 +20,10 @@ __all__ = [
     "DimSpec",
     "ExportError",
     "InputsError",
+    "Observer",
     "RelationRow",
     "SymshapeError",
     "export",
     "infer_dims",
+    "observe",
 ]

@@ -9,31 +9,100 @@ from .emit import build_template, root_min
 from .inputs import copy_set, normalise
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
+from .recording import conventional_static, main_structure
 from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
 from .spec import DERIVED, ROOT, STATIC, AxisRow, DimRow, DimSpec, RelationRow
 from .spec import SUM as SUM_ROLE
 
 
-def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None) -> DimSpec:
+def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None, dynamic: Iterable[str] | None = None) -> DimSpec:
     """Infer named dims and relations from several example input sets.
 
     ``model`` is a ``torch.nn.Module``, a plain function, or None (names then come
     from positions). ``inputs`` is a list (or any iterable) of input sets, each a
     tuple (positional), a dict (keyword) or a pair ``(tuple, dict)``. ``names`` maps
     ``"path:axis"`` (or an inferred dim name) to the name you want, e.g.
-    ``{"x:0": "batch"}``. Nothing is exported and the inputs are not modified.
+    ``{"x:0": "batch"}``. ``dynamic`` declares axes dynamic although they did not
+    vary: a conventional dim name (``{"batch"}``: every axis conventionally called so)
+    or ``"path:axis"``; symshape then builds an example where they differ (rows
+    repeated). Nothing is exported and the inputs are not modified.
     """
-    return infer_with_sets(model, inputs, names)[0]
+    return infer_with_sets(model, inputs, names, dynamic=dynamic)[0]
 
 
-def infer_with_sets(model: Any, inputs: Iterable[Any], names: Mapping[str, str] | None = None) -> tuple[DimSpec, list[dict[str, Any]]]:
-    """``infer_dims`` that also returns the normalised sets (the user's objects, not copies)."""
+def infer_with_sets(
+    model: Any,
+    inputs: Iterable[Any],
+    names: Mapping[str, str] | None = None,
+    *,
+    dynamic: Iterable[str] | None = None,
+    partial: bool | None = None,
+    synthesize: bool | None = None,
+) -> tuple[DimSpec, list[dict[str, Any]]]:
+    """``infer_dims`` that also returns the normalised sets (the user's objects, not copies).
+
+    ``partial`` (default: on for ``symshape.observe`` recordings) accepts sets of
+    different structures: the contract is inferred for the structure most sets share;
+    a set of another structure adds its sizes where it holds every sized leaf of that
+    structure, and is left out otherwise (a note says which and why). ``synthesize``
+    (default: on for recordings and with ``dynamic``) builds a safe example when no
+    set is safe to trace.
+    """
+    declared = sorted(set(dynamic or ()))
+    if partial is None:
+        partial = bool(getattr(inputs, "symshape_partial", False))
+    if synthesize is None:
+        synthesize = bool(getattr(inputs, "symshape_synthesize", False)) or bool(declared)
     layout, sets = normalise(model, inputs)
-    observation = observe_sets(sets)
-    solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
-    dim_names = name_roots(observation, solution, names)
-    example_index, example_notes = choose_example(observation, solution, dim_names)
-    example = copy_set(sets[example_index])
+    used, projected, notes = list(range(len(sets))), {}, []
+    if partial:
+        used, projected, notes = main_structure(sets)
+    obs_sets = [projected.get(i, sets[i]) for i in used]
+    eligible = [k for k, i in enumerate(used) if i not in projected]
+    if partial:
+        from .recording import is_shape_only
+
+        eligible = [k for k in eligible if not is_shape_only(obs_sets[k])]
+    observation, solution, dim_names, example_index, example_notes = _solve(obs_sets, names, eligible)
+
+    if declared or (synthesize and example_notes):
+        from .recording import declared_columns, safe_example
+
+        groups, unmatched = declared_columns(observation, solution, declared)
+        for entry in unmatched:
+            notes.append(f"dynamic: {entry!r} is already dynamic or names no axis; nothing to declare")
+        if groups or example_notes:
+            run = _eager_runner(model, layout)
+            built, text = safe_example(observation, solution, dim_names, obs_sets, eligible, groups, run)
+            if built is not None:
+                why = f"declared dynamic {sorted(groups)}" if groups else "no observed set was safe to trace"
+                obs_sets.append(built)
+                synthetic = len(obs_sets) - 1
+                extra = dict(names or {})
+                for group, cols in groups.items():
+                    if group.isidentifier():
+                        column = observation.columns[cols[0]]
+                        extra.setdefault(f"{observation.leaves[column.leaf].path}:{column.axis}", group)
+                observation, solution, dim_names, example_index, example_notes = _solve(obs_sets, extra, [synthetic])
+                notes.append(
+                    f"set #{synthetic} is synthetic ({why}): {text}; it is the example for export, "
+                    f"and its sizes count as evidence like an observed set"
+                )
+            else:
+                notes.append(f"could not build a safe example: {text}")
+                if example_notes:
+                    notes.append(_what_to_record(observation, solution, dim_names))
+    for name, axes in (conventional_static(observation, solution) if partial or declared else {}).items():
+        shown = ", ".join(axes[:4]) + (f" (+{len(axes) - 4} more)" if len(axes) > 4 else "")
+        notes.append(
+            f"{name} did not vary in the input sets and is STATIC in this contract ({shown}); "
+            f"if it varies in real use, pass dynamic={{{name!r}}} (or give sets where it varies)"
+        )
+    if partial and len(used) < len(sets) or projected:
+        shown = ", ".join(f"#{i}" for i in used)
+        notes.insert(0, f"input sets used, in order: {shown} (set numbers in this report count these)")
+
+    example = copy_set(obs_sets[example_index])
     args, kwargs = layout.split(example)
     axes = _axis_rows(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
@@ -42,15 +111,45 @@ def infer_with_sets(model: Any, inputs: Iterable[Any], names: Mapping[str, str] 
         axes=axes,
         relations=relations,
         rejected=rejected,
-        notes=_notes(observation, solution) + example_notes,
+        notes=_notes(observation, solution) + example_notes + notes,
         num_sets=observation.num_sets,
         example_index=example_index,
         layout=layout,
-        template=build_template(sets[example_index]),
+        template=build_template(obs_sets[example_index]),
         args=args,
         kwargs=kwargs,
     )
     return spec, sets
+
+
+def _solve(sets: list[Any], names: Mapping[str, str] | None, eligible: list[int] | None):
+    observation = observe_sets(sets)
+    solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
+    dim_names = name_roots(observation, solution, names)
+    example_index, example_notes = choose_example(observation, solution, dim_names, eligible)
+    return observation, solution, dim_names, example_index, example_notes
+
+
+def _eager_runner(model: Any, layout: Any):
+    if model is None:
+        return None
+    import torch
+
+    def run(values: dict[str, Any]) -> Any:
+        args, kwargs = layout.split(values)
+        with torch.no_grad():
+            return model(*args, **kwargs)
+
+    return run
+
+
+def _what_to_record(observation: Observation, solution: Solution, names: list[str]) -> str:
+    wanted = " and ".join(f"{n} >= 2" for n in names) or "every dynamic axis >= 2"
+    return (
+        f"record (or add) one call where {wanted}, all different, with a non-empty cache: e.g. a decode "
+        f"step that feeds 2 or more tokens after a cached prefix (a prefill call has no cache and a plain "
+        f"decode call feeds 1 token, and torch specialises sizes 0 and 1)"
+    )
 
 
 def _role(expr: LinExpr) -> str:
@@ -134,7 +233,7 @@ def _notes(observation: Observation, solution: Solution) -> list[str]:
     return notes
 
 
-def choose_example(observation: Observation, solution: Solution, names: list[str]) -> tuple[int, list[str]]:
+def choose_example(observation: Observation, solution: Solution, names: list[str], eligible: Iterable[int] | None = None) -> tuple[int, list[str]]:
     """Pick the first input set that can be traced without specialising.
 
     torch specialises a dynamic axis whose example size is 0 or 1, and duck-sizes
@@ -142,7 +241,8 @@ def choose_example(observation: Observation, solution: Solution, names: list[str
     such axis. Returns the set index and notes on what is still unsafe in it.
     """
     best: tuple[int, list[str]] | None = None
-    for s in range(observation.num_sets):
+    candidates = range(observation.num_sets) if eligible is None else list(eligible) or range(observation.num_sets)
+    for s in candidates:
         problems = []
         for cls, members in enumerate(solution.classes):
             value = solution.class_values[cls][s]
