@@ -95,8 +95,12 @@ def root_min(derived: Sequence[tuple[int, int]]) -> int | None:
     return max(lows) if lows else None
 
 
-def axis_spec(terms: Sequence[tuple[str, int]], const: int, dims: dict[str, Dim], is_int: bool) -> Any:
-    """The torch object for one axis: a root Dim, a derived dim, AUTO, DYNAMIC or None."""
+def axis_spec(terms: Sequence[tuple[str, int]], const: int, dims: dict[str, Dim], is_int: bool, unnamed: frozenset[str] = frozenset()) -> Any:
+    """The torch object for one axis: a root Dim, a derived dim, AUTO, DYNAMIC or None.
+
+    A root in ``unnamed`` is exported as ``Dim.DYNAMIC`` on each of its axes (torch
+    ties them itself), and an axis derived from it as ``Dim.AUTO``.
+    """
     if not terms:
         return None
     if is_int:
@@ -104,6 +108,8 @@ def axis_spec(terms: Sequence[tuple[str, int]], const: int, dims: dict[str, Dim]
     if len(terms) > 1:
         return Dim.AUTO  # torch cannot state a sum of roots; checked after export
     (name, coef), = terms
+    if name in unnamed:
+        return Dim.DYNAMIC if coef == 1 and const == 0 else Dim.AUTO
     dim = dims[name]
     if coef != 1:
         dim = coef * dim

@@ -23,7 +23,7 @@ from .errors import ExportError
 from .infer import infer_with_sets
 from .inputs import Layout, Param, copy_set
 from .program import GuardTranslator, ProgramReading, read_program
-from .refine import Contradiction, Refinement, Violation, apply_fixes, parse_violation, translate_sources
+from .refine import Contradiction, Refinement, Violation, apply_fixes, parse_violation, translate_sources, unnamed
 from .spec import DimSpec
 
 #: Refinement rounds before giving up (each is one trace).
@@ -122,6 +122,15 @@ def export(
             if violation is None:
                 raise ExportError(_unexplained(exc, message)) from exc
             new_spec, applied, contradictions, skipped = apply_fixes(spec, violation)
+            if not contradictions and not applied and (stuck := unprovable_dims(spec, violation)):
+                # torch cannot prove, for a named Dim, a guard that holds for every size:
+                # give those axes Dim.DYNAMIC (torch ties them itself) and trace again.
+                refinements += [
+                    Refinement(dim, f"{dim}: Dim.DYNAMIC on its axes", f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size")
+                    for dim, guard in stuck
+                ]
+                spec = unnamed(spec, [dim for dim, _ in stuck])
+                continue
             if contradictions or not applied:
                 sources = _source_lines(module, spec, layout, strict)
                 raise ExportError(_explain(spec, violation, contradictions, skipped, sources)) from None
@@ -343,11 +352,29 @@ def _explain(spec: DimSpec, violation: Violation, contradictions: list[Contradic
 _UNPROVEN = re.compile(r"Not all values of (\w+) = .*? satisfy the generated guard (.*?)\.?$")
 
 
+def unprovable_dims(spec: DimSpec, violation: Violation, *, include_unnamed: bool = False) -> list[tuple[str, str]]:
+    """``(dim, guard)`` for each dim torch could not prove a guard for, where z3 proves
+    the guard holds for every non-negative size (torch's limit, not the model's).
+    Dims already exported as ``Dim.DYNAMIC`` count only with ``include_unnamed``."""
+    named = {d.name for d in spec.dim_rows if include_unnamed or not d.unnamed}
+    guards = GuardTranslator(spec)
+    found = []
+    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
+        match = _UNPROVEN.match(raw)
+        if match is None or match.group(1) not in named:
+            continue
+        condition = guards.condition(match.group(2))
+        if condition is not None and guards.always_true(condition):
+            readable = _UNPROVEN.match(bullet)
+            found.append((match.group(1), readable.group(2) if readable else match.group(2)))
+    return found
+
+
 def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list, sources: dict[str, list[str]]) -> list[str]:
     """Violations torch offers no usable fix for: name the dims, and say with z3
     whether the guard holds for every size (then torch, not the model, is stuck)."""
     values = {d.name: d.values for d in spec.dim_rows}
-    guards = GuardTranslator(spec)
+    proven = {d for d, _ in unprovable_dims(spec, violation, include_unnamed=True)}
     lines = []
     for raw, bullet in zip(violation.raw_bullets, violation.bullets):
         match = _UNPROVEN.match(raw)
@@ -356,12 +383,11 @@ def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list, sourc
         if dim in values:
             axes = [a.label for a in spec.axes if a.role == "root" and a.terms[0][0] == dim]
             lines.append(f"  {dim} appears at: {', '.join(axes)}; observed: {', '.join(f'set #{i}: {v}' for i, v in enumerate(values[dim]))}")
-        condition = guards.condition(match.group(2)) if match else None
-        if condition is not None and guards.always_true(condition):
+        if dim in proven:
             lines.append(
                 f"  this guard holds for every size >= 0 (checked with z3): torch cannot prove it, which is a limitation "
-                f"of its symbolic reasoning, not of the model or the inputs. Work-arounds: export with {dim} static, or leave "
-                f"{dim} to Dim.AUTO (torch may then specialise it)."
+                f"of its symbolic reasoning, not of the model or the inputs; Dim.DYNAMIC on {dim}'s axes did not help either. "
+                f"Work-around: export with {dim} static."
             )
         for where in sources.get(dim, []) if dim else []:
             lines.append(f"  model code:  {where}")

@@ -178,6 +178,12 @@ def with_bounds(spec: DimSpec, name: str, low: int | None, high: int | None) -> 
     return _rebuild(spec, dims, spec.axes, spec.relations)
 
 
+def unnamed(spec: DimSpec, names: Sequence[str]) -> DimSpec:
+    """A new spec where the roots ``names`` are exported as ``Dim.DYNAMIC`` per axis."""
+    dims = [replace(d, unnamed=True) if d.name in names else d for d in spec.dim_rows]
+    return _rebuild(spec, dims, spec.axes, spec.relations)
+
+
 def _rebuild(spec: DimSpec, dims: list[DimRow], axes: list[AxisRow], relations: list[RelationRow]) -> DimSpec:
     """Same spec with new rows; root minimums recomputed for negative derived offsets."""
     derived: dict[str, list[tuple[int, int]]] = {d.name: [] for d in dims}

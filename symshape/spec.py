@@ -73,6 +73,9 @@ class DimRow:
     min: int | None
     max: int | None
     values: tuple[int, ...]
+    #: Exported as ``Dim.DYNAMIC`` on each axis instead of the named Dim: set when torch
+    #: cannot prove a guard for the named Dim that holds for every size.
+    unnamed: bool = False
 
 
 class DimSpec:
@@ -121,11 +124,12 @@ class DimSpec:
         # One torch object per distinct expression: building a derived Dim parses
         # its name with sympy (~0.5 ms), too slow to repeat for every axis.
         built: dict[tuple, Any] = {}
+        unnamed = frozenset(d.name for d in self.dim_rows if d.unnamed)
 
         def one(row: AxisRow, is_int: bool) -> Any:
             key = (row.terms, row.const, is_int)
             if key not in built:
-                built[key] = axis_spec(row.terms, row.const, self.dims, is_int)
+                built[key] = axis_spec(row.terms, row.const, self.dims, is_int, unnamed)
             return built[key]
 
         def leaf_spec(index: int) -> Any:
