@@ -1,7 +1,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install demo test bench
+.PHONY: install demo test bench bench-compare
 
 # torch is installed first and pinned: torch==2.13.0 is the CPU wheel; an unpinned
 # torch would pull a multi-GB CUDA build.
@@ -10,10 +10,13 @@ install:
 	$(PIP) install --quiet -e ".[dev]"
 
 demo: install
-	$(PYTHON) -m symshape.demo
+	$(PYTHON) -m symshape demo
 
 test: install
 	$(PYTHON) -m pytest -q
 
 bench: install
 	$(PYTHON) benchmarks/bench_infer.py
+
+bench-compare: install
+	$(PYTHON) benchmarks/compare.py

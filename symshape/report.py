@@ -1,18 +1,126 @@
-"""Plain-text report of a DimSpec: what was found, how sure, and what to watch."""
+"""Reports of a DimSpec (and of an ExportResult): one set of facts, three renderings.
+
+:func:`build` collects the facts as plain data (:class:`Report`): a row per dim (name,
+range, observed values per set, where it appears, whether the model requires
+something of it or it is only observed), a row per relation (support, whether torch
+can state it, origin), the static axes, what was seen but not trusted, and warnings
+(relations resting on the minimum evidence with the input set that would break them,
+conventionally dynamic axes that never varied, sizes 0 and 1). Then:
+
+- :func:`explain` / :func:`render_text`: plain text (``spec.explain()``, the CLI when
+  stdout is not a terminal);
+- :func:`render_rich`: rich tables for a terminal;
+- :meth:`Report.to_dict`: JSON for machines (the CLI's ``--json`` and ``--format json``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .export import ExportResult
     from .spec import DimSpec
 
-#: Axes listed per dim before "(+N more)".
+#: Axes listed per dim (and members per relation) before "(+N more)".
 MAX_LISTED = 4
 
+#: Conventional names of axes that are dynamic in real use (see ``naming.conventional_name``).
+CONVENTIONALLY_DYNAMIC = ("batch", "seq_len", "past_len", "encoder_seq_len", "height", "width")
 
-def _values(values: tuple[int, ...]) -> str:
-    return ", ".join(map(str, values))
+#: How torch.export is told about each kind of relation.
+STATED_AS = {
+    "equal": "yes: one shared Dim",
+    "affine": "yes: a derived Dim",
+    "sum": "no: left Dim.AUTO, checked after export",
+    "int": "no: an int input takes Dim.DYNAMIC",
+}
+
+
+# -- the facts ------------------------------------------------------------------------
+
+
+@dataclass
+class DimInfo:
+    name: str
+    min: int  # the range torch.export is given (min 0 when unset: torch's default)
+    max: int | None  # None: unbounded
+    values: tuple[int, ...]  # observed, one per input set
+    axes: list[str]  # axes that are exactly this dim
+    derived_axes: list[str]  # axes whose size is an expression involving it
+    origin: str  # "observed" or "model" (introduced by a fix torch required)
+    required: list[str]  # what the model requires of it (bounds, relations), empty when only observed
+
+    @property
+    def range_text(self) -> str:
+        return f"{self.min}..{'inf' if self.max is None else self.max}"
+
+    @property
+    def source_text(self) -> str:
+        if not self.required:
+            return self.origin
+        return f"{'model' if self.origin == 'model' else 'observed; model'}: {'; '.join(self.required)}"
+
+
+@dataclass
+class RelationInfo:
+    kind: str  # "equal", "affine", "sum", or "int" (an int input equal to a dim)
+    text: str  # members (shortened) = rhs
+    members: list[str]
+    rhs: str
+    support: int
+    distinct: int
+    fitted: int
+    expressible: bool
+    stated_as: str
+    origin: str  # "observed" or "model"
+    minimum_evidence: bool
+
+    @property
+    def support_text(self) -> str:
+        return f"{self.support} sets, {self.distinct} distinct" + (", minimum evidence" if self.minimum_evidence else "")
+
+
+@dataclass
+class Warning_:
+    kind: str  # "note", "minimum-evidence", "never-varied", "size-0-1"
+    text: str
+    probe: dict[str, int] | None = None  # for "minimum-evidence": an input set (dim sizes) that would break a coincidence
+
+
+@dataclass
+class Report:
+    num_sets: int
+    example_index: int
+    num_dynamic: int
+    num_static: int
+    dims: list[DimInfo]
+    relations: list[RelationInfo]
+    ints: list[dict[str, Any]]
+    static: list[str]
+    rejected: list[dict[str, str]]
+    warnings: list[Warning_]
+    export: dict[str, Any] | None = None  # facts of an ExportResult, when there is one
+    traced: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for d, info in zip(data["dims"], self.dims):
+            d["range"] = info.range_text
+        return data
+
+
+def _derived_min(spec: DimSpec, name: str) -> int | None:
+    from .emit import root_min
+
+    return root_min([(row.terms[0][1], row.const) for row in spec.axes if row.role == "derived" and row.terms[0][0] == name])
+
+
+def _members_text(members: tuple[str, ...] | list[str], rhs: str) -> str:
+    shown = list(members)
+    if len(shown) > MAX_LISTED:
+        shown = shown[: MAX_LISTED - 1] + [f"... (+{len(members) - MAX_LISTED + 1} more)"]
+    return " = ".join([*shown, rhs])
 
 
 def _listing(labels: list[str]) -> str:
@@ -20,52 +128,342 @@ def _listing(labels: list[str]) -> str:
     return shown + (f" (+{len(labels) - MAX_LISTED} more)" if len(labels) > MAX_LISTED else "")
 
 
-def _evidence(support: int, distinct: int, prone: bool) -> str:
-    text = f"{support} sets, {distinct} distinct"
-    return text + (", minimum evidence" if prone else "")
+def _values(values: tuple[int, ...] | list[int]) -> str:
+    return ", ".join(map(str, values))
 
 
-def explain(spec: DimSpec) -> str:
+def _probe(spec: DimSpec) -> dict[str, int]:
+    """Dim sizes for one more input set: every dim at a new value, each growing by a
+    different step (no lockstep), no two dims equal, none below 2, within the dim's bounds."""
+    steps = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29)
+    probe: dict[str, int] = {}
+    for i, d in enumerate(spec.dim_rows):
+        low, high = max(2, d.min or 0), d.max
+        value = max(max(d.values, default=1), low) + steps[i % len(steps)] + i // len(steps)
+        candidates = [value + k for k in range(64)]
+        if high is not None:  # bounded by the model: look below the bound instead
+            candidates = [v for v in candidates if v <= high] + list(range(high, low - 1, -1))
+        fresh = [v for v in candidates if v not in d.values and v not in probe.values()]
+        probe[d.name] = fresh[0] if fresh else value
+    return probe
+
+
+def _evaluate(terms: tuple[tuple[str, int], ...], const: int, probe: dict[str, int]) -> int | None:
+    try:
+        return sum(c * probe[n] for n, c in terms) + const
+    except KeyError:
+        return None
+
+
+def _model_requirements(spec: DimSpec, result: ExportResult | None) -> dict[str, list[str]]:
+    """What the model requires of each dim: bounds and relations found while tracing."""
+    required: dict[str, list[str]] = {d.name: [] for d in spec.dim_rows}
+    for d in spec.dim_rows:
+        base = _derived_min(spec, d.name)
+        if d.max is not None or (d.min is not None and d.min != base):
+            bounds = [f">= {d.min}" if d.min is not None and d.min != base else "", f"<= {d.max}" if d.max is not None else ""]
+            required[d.name].append(f"{d.name} {' and '.join(b for b in bounds if b)}")
+    for rel in spec.relations:
+        if rel.origin == "model":
+            for name, _ in rel.terms:
+                text = _members_text(rel.members, rel.rhs)
+                if name in required and text not in required[name]:
+                    required[name].append(text)
+    if result is not None:
+        for r in result.refinements:
+            if r.dim in required and not any(r.change in text for text in required[r.dim]):
+                required[r.dim].append(r.change)
+    return required
+
+
+def build(spec: DimSpec, result: ExportResult | None = None) -> Report:
+    """The facts of the report, as data. ``result`` adds what tracing found."""
+    from .naming import argument_of, conventional_name
     from .spec import ROOT, STATIC
 
     dynamic = [a for a in spec.axes if a.role != STATIC]
-    lines = [
-        f"symshape: {len(spec.dim_rows)} dim(s) from {spec.num_sets} input set(s); "
-        f"{len(dynamic)} dynamic and {len(spec.axes) - len(dynamic)} static axes; "
-        f"example for export: set #{spec.example_index}"
-    ]
-    if spec.dim_rows:
-        width = max(len(d.name) for d in spec.dim_rows)
-        lines += ["", "dims (name: values per set; where)"]
-        for d in spec.dim_rows:
-            labels = [a.label for a in spec.axes if a.role == ROOT and a.terms[0][0] == d.name]
-            bound = f" [min {d.min}]" if d.min is not None else ""
-            lines.append(f"  {d.name:<{width}} : {_values(d.values)}{bound}; {len(labels)} axes: {_listing(labels)}")
-    derived = [r for r in spec.relations if r.kind == "affine"]
-    if derived:
-        lines += ["", "derived dims (torch derived Dims)"]
-        lines += [f"  {r.expr}   ({_evidence(r.support, r.distinct, r.coincidence_prone)})" for r in derived]
-    sums = [r for r in spec.relations if r.kind == "sum"]
-    if sums:
-        lines += ["", "relations torch cannot state (left Dim.AUTO; check them after export)"]
-        lines += [f"  {r.expr}   ({_evidence(r.support, r.distinct, r.coincidence_prone)})" for r in sums]
-    ints = [a for a in spec.axes if a.is_int and a.role != STATIC]
-    if ints:
+    required = _model_requirements(spec, result)
+    in_model_relations = {n for rel in spec.relations if rel.origin == "model" for n, _ in rel.terms}
+
+    dims = []
+    for d in spec.dim_rows:
+        axes = [a.label for a in spec.axes if a.role == ROOT and a.terms[0][0] == d.name and not a.is_int]
+        derived = [a.label for a in spec.axes if a.role not in (ROOT, STATIC) and any(n == d.name for n, _ in a.terms)]
+        dims.append(DimInfo(
+            name=d.name,
+            min=d.min if d.min is not None else 0,
+            max=d.max,
+            values=tuple(d.values),
+            axes=axes,
+            derived_axes=derived,
+            # A root a fix introduced (``past_len = 2*past_len_div2``) has no axis of its own.
+            origin="model" if d.name in in_model_relations and not axes else "observed",
+            required=required[d.name],
+        ))
+
+    relations = []
+    for r in spec.relations:
+        int_member = any(a.is_int and a.label in r.members for a in spec.axes)
+        relations.append(RelationInfo(
+            kind=r.kind,
+            text=_members_text(r.members, r.rhs),
+            members=list(r.members),
+            rhs=r.rhs,
+            support=r.support,
+            distinct=r.distinct,
+            fitted=r.fitted,
+            expressible=r.expressible,
+            stated_as=STATED_AS["int"] if int_member and not r.expressible else STATED_AS.get(r.kind, "yes" if r.expressible else "no"),
+            origin=r.origin,
+            minimum_evidence=r.coincidence_prone and r.kind != "equal",
+        ))
+
+    ints = [{"path": a.path, "expr": a.expr, "values": list(a.values)} for a in spec.axes if a.is_int and a.role != STATIC]
+    static = [f"{a.label}={a.expr}" for a in spec.axes if a.role == STATIC]
+    rejected = [{"relation": r.expr, "reason": r.reason} for r in spec.rejected]
+
+    warnings = [Warning_("note", n) for n in spec.notes]
+    # Relations on the minimum evidence: the input set that would break a coincidence.
+    probe = _probe(spec)
+    probe_text = ", ".join(f"{k}={v}" for k, v in probe.items())
+    for r in spec.relations:
+        if not (r.coincidence_prone and r.kind != "equal" and r.origin != "model"):
+            continue
+        expected = _evaluate(r.terms, r.const, probe)
+        member = r.members[0] if r.members else "the axis"
+        warnings.append(Warning_(
+            "minimum-evidence",
+            f"{r.expr} rests on the minimum evidence ({r.distinct} distinct points for {r.fitted} fitted constant(s)); "
+            f"one more input set with other sizes would confirm or break it. The set that would break a coincidence: "
+            f"{probe_text}, where the relation gives {member} = {expected}",
+            probe,
+        ))
+    # Conventionally dynamic axes that never varied.
+    ranks: dict[int, int] = {}
+    for a in spec.axes:
+        if a.axis is not None:
+            ranks[a.leaf] = max(ranks.get(a.leaf, 0), a.axis + 1)
+    arguments = frozenset(argument_of(a.path) for a in spec.axes)
+    never: dict[tuple[str, str], list[str]] = {}
+    for a in spec.axes:
+        if a.role != STATIC or a.axis is None:
+            continue
+        conv = conventional_name(a.path, a.axis, ranks.get(a.leaf), arguments)
+        if conv is not None and conv[0] in CONVENTIONALLY_DYNAMIC and spec.num_sets > 1:
+            never.setdefault((conv[0], a.expr), []).append(a.label)
+    for (name, value), labels in never.items():
+        warnings.append(Warning_(
+            "never-varied",
+            f"{_listing(labels)}: {name} by convention, but {value} in every input set, so exported static "
+            f"(= {value}); if {name} varies in real use, add an input set where it differs",
+        ))
+    # Sizes 0 and 1.
+    for d in spec.dim_rows:
+        small = [(i, v) for i, v in enumerate(d.values) if v < 2 and i != spec.example_index]
+        if small:
+            where = ", ".join(f"{d.name} = {v} in set #{i}" for i, v in small)
+            warnings.append(Warning_(
+                "size-0-1",
+                f"{where}: torch specialises sizes 0 and 1 while tracing, so such a set "
+                f"is never the export example (set #{spec.example_index}, {d.name} = {d.values[spec.example_index]}); "
+                f"check that the program accepts it (symshape.export does)",
+            ))
+    for value in (0, 1):
+        labels = [a.label for a in spec.axes if a.role == STATIC and a.axis is not None and a.expr == str(value)]
+        conventional = {label for labels_ in never.values() for label in labels_}
+        labels = [lab for lab in labels if lab not in conventional]
+        if labels and value == 0:
+            warnings.append(Warning_(
+                "size-0-1",
+                f"{_listing(labels)} {'is' if len(labels) == 1 else 'are'} 0 in every set (an empty tensor): exported static",
+            ))
+
+    report = Report(
+        num_sets=spec.num_sets,
+        example_index=spec.example_index,
+        num_dynamic=len(dynamic),
+        num_static=len(spec.axes) - len(dynamic),
+        dims=dims,
+        relations=relations,
+        ints=ints,
+        static=static,
+        rejected=rejected,
+        warnings=warnings,
+        traced=result is not None,
+    )
+    if result is not None:
+        report.export = _export_facts(result)
+    return report
+
+
+def _export_facts(result: ExportResult) -> dict[str, Any]:
+    reading = result.reading
+    return {
+        "traces": result.traces,
+        "free_symbols": reading.symbols if reading else None,
+        "guards": reading.guards if reading else None,
+        "refinements": [{"dim": r.dim, "change": r.change, "reason": r.reason, "source": r.source} for r in result.refinements],
+        "relation_checks": [{"relation": c.expr, "status": c.status, "detail": c.detail} for c in reading.relation_checks] if reading else [],
+        "requirements": list(reading.requirements) if reading else [],
+        "checks": [
+            {
+                "set": c.set_index, "accepted": c.accepted, "max_abs_diff": c.max_abs_diff, "error": c.error,
+                "covered": getattr(c, "covered", True), "synthetic": getattr(c, "synthetic", False),
+            }
+            for c in result.checks
+        ],
+        "ok": result.ok if result.checks else None,
+    }
+
+
+# -- plain text -----------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Left-aligned columns; the last column is not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    out = []
+    for r in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        out.append((indent + "  ".join(cells)).rstrip())
+    return out
+
+
+def _headline(report: Report) -> str:
+    return (
+        f"symshape: {len(report.dims)} dim(s) from {report.num_sets} input set(s); "
+        f"{report.num_dynamic} dynamic and {report.num_static} static axes; "
+        f"example for export: set #{report.example_index}"
+    )
+
+
+def _dim_where(d: DimInfo) -> str:
+    text = f"{len(d.axes)} {'axis' if len(d.axes) == 1 else 'axes'}: {_listing(d.axes)}" if d.axes else "(no axis of its own)"
+    if d.derived_axes:
+        text += f"; also in {len(d.derived_axes)} derived: {_listing(d.derived_axes)}"
+    return text
+
+
+def _set_header(num_sets: int) -> str:
+    return "values per set" if num_sets > 3 else "values (" + ", ".join(f"#{i}" for i in range(num_sets)) + ")"
+
+
+def render_text(report: Report) -> str:
+    lines = [_headline(report)]
+    if report.dims:
+        lines += ["", "dims"]
+        lines += _table(
+            ["name", "range", _set_header(report.num_sets), "source", "appears at"],
+            [[d.name, d.range_text, _values(d.values), d.source_text, _dim_where(d)] for d in report.dims],
+        )
+    if report.relations:
+        lines += ["", "relations (support; can torch.export state it?)"]
+        for r in report.relations:
+            origin = "required by the model" if r.origin == "model" else "observed"
+            lines.append(f"  {r.text}")
+            lines.append(f"      {r.kind}, {origin}; {r.support_text}; torch can state it: {r.stated_as}")
+    if report.ints:
         lines += ["", "int inputs (torch.export takes Dim.DYNAMIC, not a named Dim, for an int)"]
-        lines += [f"  {a.path} = {a.expr} (values {_values(a.values)})" for a in ints]
-    static = [a for a in spec.axes if a.role == STATIC]
-    if static:
-        lines += ["", f"static ({len(static)} axes)", "  " + _listing([f"{a.label}={a.expr}" for a in static])]
-    if spec.rejected:
+        lines += [f"  {i['path']} = {i['expr']} (values {_values(i['values'])})" for i in report.ints]
+    if report.static:
+        lines += ["", f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})", "  " + _listing(report.static)]
+    if report.rejected:
         lines += ["", "seen but not trusted (not emitted)"]
-        lines += [f"  {r.expr}: {r.reason}" for r in spec.rejected]
-    prone = [r for r in spec.relations if r.coincidence_prone and r.kind != "equal"]
-    warnings = list(spec.notes) + [
-        f"{r.expr} rests on the minimum evidence ({r.distinct} distinct points for {r.fitted} fitted constant(s)); "
-        f"one more input set with other sizes would confirm or break it"
-        for r in prone
-    ]
-    if warnings:
-        lines += ["", "notes"] + [f"  - {w}" for w in warnings]
+        lines += [f"  {r['relation']}: {r['reason']}" for r in report.rejected]
+    if report.warnings:
+        lines += ["", "warnings"] + [f"  - {w.text}" for w in report.warnings]
+    if report.export is not None:
+        lines += ["", *_export_lines(report.export)]
     return "\n".join(lines)
 
+
+def _export_lines(facts: dict[str, Any]) -> list[str]:
+    lines = [f"export: {facts['traces']} trace(s); {facts['free_symbols']} free symbols in the program's inputs; {facts['guards']} guards"]
+    for r in facts["refinements"]:
+        lines.append(f"  refined {r['change']}: {r['reason']}" + (f" [{r['source']}]" if r["source"] else ""))
+    for c in facts["relation_checks"]:
+        lines.append(f"  {c['relation']}: {c['status']} ({c['detail']})")
+    if facts["requirements"]:
+        lines.append("  the program requires:")
+        lines += [f"    {text}" for text in facts["requirements"]]
+    for c in facts["checks"]:
+        if c["accepted"]:
+            state = f"max |program - eager| = {c['max_abs_diff']:.2e}" + (" (shapes recorded; values tiled from the example)" if c.get("synthetic") else "")
+        else:
+            state = f"{'not covered' if not c.get('covered', True) else 'REJECTED'}: {c['error']}"
+        lines.append(f"  set #{c['set']}: {state}")
+    return lines
+
+
+def explain(spec: DimSpec, result: ExportResult | None = None) -> str:
+    """The plain-text report (what ``spec.explain()`` returns)."""
+    return render_text(build(spec, result))
+
+
+# -- rich -----------------------------------------------------------------------------
+
+
+def render_rich(report: Report, console: Any) -> None:
+    """Print the report to a ``rich.console.Console`` with tables and colours."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(_headline(report))}[/bold]")
+    if report.dims:
+        table = Table(title="dims", title_justify="left", show_lines=False, expand=False)
+        for column in ("name", "range", _set_header(report.num_sets), "source", "appears at"):
+            table.add_column(column, overflow="fold")
+        for d in report.dims:
+            source = d.origin if not d.required else f"{'' if d.origin == 'model' else 'observed' + chr(10)}[magenta]model: {escape('; '.join(d.required))}[/magenta]"
+            table.add_row(f"[bold cyan]{d.name}[/bold cyan]", d.range_text.replace("inf", "∞"), _values(d.values), source, escape(_dim_where(d)))
+        console.print(table)
+    if report.relations:
+        table = Table(title="relations", title_justify="left")
+        for column in ("relation", "kind", "origin", "support", "torch can state it"):
+            table.add_column(column, overflow="fold")
+        for r in report.relations:
+            support = escape(r.support_text)
+            if r.minimum_evidence:
+                support = f"[yellow]{support}[/yellow]"
+            stated = escape(r.stated_as)
+            stated = f"[green]{stated}[/green]" if r.expressible else f"[yellow]{stated}[/yellow]"
+            origin = "[magenta]model[/magenta]" if r.origin == "model" else "observed"
+            table.add_row(escape(r.text), r.kind, origin, support, stated)
+        console.print(table)
+    if report.ints:
+        console.print("[bold]int inputs[/bold] (torch.export takes Dim.DYNAMIC, not a named Dim, for an int)")
+        for i in report.ints:
+            console.print(f"  {escape(i['path'])} = {escape(i['expr'])} (values {_values(i['values'])})")
+    if report.static:
+        console.print(f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): [dim]{escape(_listing(report.static))}[/dim]")
+    if report.rejected:
+        console.print("[bold]seen but not trusted[/bold] (not emitted)")
+        for r in report.rejected:
+            console.print(f"  {escape(r['relation'])}: [dim]{escape(r['reason'])}[/dim]")
+    if report.warnings:
+        console.print("[bold yellow]warnings[/bold yellow]")
+        for w in report.warnings:
+            console.print(f"  [yellow]-[/yellow] {escape(w.text)}")
+    if report.export is not None:
+        facts = report.export
+        console.print(f"[bold]export[/bold]: {facts['traces']} trace(s); {facts['free_symbols']} free symbols in the program's inputs; {facts['guards']} guards")
+        for r in facts["refinements"]:
+            console.print(f"  [magenta]refined[/magenta] {escape(r['change'])}: {escape(r['reason'])}" + (f" [dim]{escape(r['source'])}[/dim]" if r["source"] else ""))
+        for c in facts["relation_checks"]:
+            colour = "red" if c["status"] == "not enforced" else "green"
+            console.print(f"  {escape(c['relation'])}: [{colour}]{c['status']}[/{colour}] [dim]({escape(c['detail'])})[/dim]")
+        if facts["requirements"]:
+            console.print("  the program requires:")
+            for text in facts["requirements"]:
+                console.print(f"    {escape(text)}")
+        for c in facts["checks"]:
+            if c["accepted"]:
+                colour = "green" if (c["max_abs_diff"] or 0.0) <= 1e-4 else "red"
+                console.print(f"  set #{c['set']}: [{colour}]max |program - eager| = {c['max_abs_diff']:.2e}[/{colour}]")
+            elif not c.get("covered", True):
+                console.print(f"  set #{c['set']}: [yellow]not covered[/yellow]: {escape(str(c['error']))}")
+            else:
+                console.print(f"  set #{c['set']}: [red]REJECTED[/red]: {escape(str(c['error']))}")
+
+
+__all__ = ["DimInfo", "RelationInfo", "Report", "Warning_", "build", "explain", "render_rich", "render_text"]

@@ -47,7 +47,7 @@ def test_from_json_rejects_other_documents() -> None:
 def test_report_names_dims_paths_and_evidence() -> None:
     spec = _spec()
     text = spec.explain()
-    assert re.search(r"batch +: 2, 3, 5; 2 axes: input_ids.shape\[0\], pair\[0\].shape\[0\]", text)
+    assert re.search(r"batch +0\.\.inf +2, 3, 5 +observed +2 axes: input_ids.shape\[0\], pair\[0\].shape\[0\]", text)
     assert "pair[0].shape[1] = seq_len + 1" in text
     assert "pair[1][0].shape[0] = 2*batch" in text
     assert "int inputs" in text and "n = seq_len" in text

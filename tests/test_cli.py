@@ -1,0 +1,228 @@
+"""The ``symshape`` command: infer / export / demo, errors, formats, the report's facts.
+
+Most tests call ``symshape.cli.main`` in-process on a tiny factory module written to
+a temporary directory; one runs ``python -m symshape`` as a subprocess to check the
+entry point and the exit status seen by a shell.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import symshape
+from symshape import cli, report
+
+FACTORIES = textwrap.dedent(
+    '''
+    import torch
+
+    class Add(torch.nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    def make():
+        return Add(), [(torch.randn(5, 6), torch.randn(1, 6)), (torch.randn(7, 8), torch.randn(1, 8))]
+
+    class Positions(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("table", torch.randn(16, 4))
+
+        def forward(self, x):
+            return x + self.table[: x.shape[1]]
+
+    def bounded():
+        return Positions(), [(torch.randn(2, 5, 4),), (torch.randn(3, 7, 4),), (torch.randn(2, 9, 4),)]
+
+    def too_long():
+        model, sets = bounded()
+        return model, sets + [(torch.randn(2, 20, 4),)]
+
+    def boom():
+        raise RuntimeError("no weights here")
+
+    def not_a_pair():
+        return 3
+
+    def bad_sets():
+        return Add(), [(torch.randn(2, 3), torch.randn(1, 3)), (torch.randn(2, 3),)]
+
+    NOT_CALLABLE = 5
+    '''
+)
+
+
+@pytest.fixture()
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A factory module ``cli_models`` importable from the (temporary) current directory."""
+    (tmp_path / "cli_models.py").write_text(FACTORIES)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cli_models", raising=False)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- infer ---------------------------------------------------------------------------------
+
+
+def test_infer_prints_the_report_and_writes_the_spec(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(capsys, "infer", "cli_models:make", "--json", "spec.json")
+    assert code == 0, err
+    assert "x_dim0" in out and "x.shape[1] = y.shape[1] = x_dim1" in out
+    assert "building model and inputs" in err and "inferring dims" in err  # progress on stderr
+    text = (models / "spec.json").read_text()
+    spec = symshape.DimSpec.from_json(text)  # the extra "report" key does not get in the way
+    assert list(spec.dims) == ["x_dim0", "x_dim1"]
+    facts = json.loads(text)["report"]
+    assert [d["name"] for d in facts["dims"]] == ["x_dim0", "x_dim1"]
+    assert facts["dims"][1]["axes"] == ["x.shape[1]", "y.shape[1]"] and facts["dims"][1]["range"] == "0..inf"
+
+
+def test_infer_accepts_a_file_path_and_formats(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(capsys, "infer", f"{models}/cli_models.py:make", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert [d["name"] for d in data["dims"]] == ["x_dim0", "x_dim1"] and data["relations"][0]["kind"] == "equal"
+    code, out, _ = run(capsys, "infer", "cli_models:make", "--format", "rich", "-q")
+    assert code == 0 and "┃ name" in out and "x_dim1" in out
+    code, out, _ = run(capsys, "infer", "cli_models:make", "--name", "x:0=rows", "-q")
+    assert code == 0 and "rows" in out and "x_dim0" not in out
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "message"),
+    [
+        ("cli_models", 2, "expected MODULE:FACTORY"),
+        ("no_such_module:make", 2, "cannot import module 'no_such_module'"),
+        ("missing.py:make", 2, "no such file: missing.py"),
+        ("cli_models:nope", 2, "has no attribute 'nope'; callables defined there: Add, Positions, bad_sets, boom, bounded, make, not_a_pair, too_long"),
+        ("cli_models:NOT_CALLABLE", 2, "cli_models:NOT_CALLABLE is not callable (an int)"),
+        ("cli_models:boom", 1, "the factory cli_models:boom raised RuntimeError: no weights here"),
+        ("cli_models:not_a_pair", 1, "must return (model, inputs), got int"),
+        ("cli_models:bad_sets", 1, "bad input sets:"),
+    ],
+)
+def test_errors_are_one_message_and_an_exit_status(models: Path, capsys: pytest.CaptureFixture, target: str, code: int, message: str) -> None:
+    got, out, err = run(capsys, "infer", target, "-q")
+    assert got == code
+    assert message in err, err
+    assert "Traceback" not in err and out == ""
+
+
+def test_debug_shows_the_traceback(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run(capsys, "infer", "cli_models:boom", "--debug", "-q")
+    assert code == 1 and "Traceback" in err and "no weights here" in err
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+def test_export_verifies_and_saves(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(capsys, "export", "cli_models:bounded", "-o", "bounded.pt2", "--json", "final.json")
+    assert code == 0, err
+    for step in ("tracing with torch.export", "verifying the program", "saving with torch.export.save"):
+        assert step in err
+    # The bound the model requires shows in the dims table, and the refinement below.
+    assert "observed; model: x_dim1 <= 16" in out and "0..16" in out
+    assert "refined x_dim1 <= 16" in out and "set #2: max |program - eager| = 0.00e+00" in out
+    program = torch.export.load(models / "bounded.pt2")
+    x = torch.randn(4, 11, 4)
+    assert torch.equal(program.module()(x), x + program.module().table[:11])
+    facts = json.loads((models / "final.json").read_text())["report"]
+    assert facts["dims"][1]["required"] == ["x_dim1 <= 16"] and facts["export"]["ok"] is True
+
+
+def test_export_error_is_explained_without_traceback(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(capsys, "export", "cli_models:too_long", "-o", "never.pt2", "-q")
+    assert code == 1 and out == ""
+    assert "torch.export failed, explained" in err and "x_dim1 must be <= 16" in err and "broken by:   set #3" in err
+    assert "Traceback" not in err and not (models / "never.pt2").exists()
+
+
+def test_python_dash_m_entry_point(models: Path) -> None:
+    """The module entry point, as a shell sees it (exit status, stdout vs stderr)."""
+    bad = subprocess.run([sys.executable, "-m", "symshape", "infer", "cli_models:boom"], check=False, cwd=models, capture_output=True, text=True)
+    assert bad.returncode == 1 and "raised RuntimeError: no weights here" in bad.stderr and "Traceback" not in bad.stderr
+    good = subprocess.run([sys.executable, "-m", "symshape", "infer", "cli_models:make", "-q"], check=False, cwd=models, capture_output=True, text=True)
+    assert good.returncode == 0 and good.stdout.startswith("symshape: 2 dim(s) from 2 input set(s)") and good.stderr == ""
+
+
+def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(capsys, "demo", "-q")
+    assert code == 0, err
+    assert "batch" in out and "attention_mask.shape[1] = past_len + seq_len" in out
+    assert "enforced" in out and "held-out decode step" in out
+    assert out.rstrip().endswith("OK: dims batch, seq_len, past_len; 4 free symbols in the program")
+
+
+# -- the report's facts ------------------------------------------------------------------------
+
+
+def _decode_like(batch: int, seq: int, past: int) -> dict:
+    return {
+        "input_ids": torch.zeros(batch, seq, dtype=torch.long),
+        "attention_mask": torch.ones(batch, past + seq, dtype=torch.long),
+        "cache": [torch.zeros(batch, 2, past, 4)],
+    }
+
+
+def test_report_warns_about_minimum_evidence_with_a_breaking_set() -> None:
+    spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7)])
+    facts = report.build(spec)
+    (warning,) = [w for w in facts.warnings if w.kind == "minimum-evidence"]
+    probe = warning.probe
+    assert set(probe) == {"batch", "seq_len", "past_len"}
+    assert len(set(probe.values())) == 3 and min(probe.values()) >= 2  # no duck-sizing, no 0/1
+    assert all(probe[d.name] not in d.values for d in spec.dim_rows)
+    assert f"attention_mask.shape[1] = {probe['past_len'] + probe['seq_len']}" in warning.text
+    # The set it proposes settles the question: the warning goes away.
+    spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7), _decode_like(probe["batch"], probe["seq_len"], probe["past_len"])])
+    assert not [w for w in report.build(spec).warnings if w.kind == "minimum-evidence"]
+
+
+def test_report_warns_about_conventional_axes_that_never_varied_and_sizes_0_1() -> None:
+    spec = symshape.infer_dims(None, [_decode_like(1, 3, 5), _decode_like(1, 1, 7), _decode_like(1, 4, 6)])
+    facts = report.build(spec)
+    kinds = [w.kind for w in facts.warnings]
+    assert "never-varied" in kinds and "size-0-1" in kinds
+    (never,) = [w.text for w in facts.warnings if w.kind == "never-varied"]
+    assert never.startswith("input_ids.shape[0], attention_mask.shape[0], cache[0].shape[0]: batch by convention, but 1 in every input set")
+    (small,) = [w.text for w in facts.warnings if w.kind == "size-0-1"]
+    assert small.startswith("seq_len = 1 in set #1")
+    text = spec.explain()
+    assert "warnings" in text and "batch by convention" in text
+
+
+def test_report_relations_say_support_origin_and_whether_torch_can_state_them() -> None:
+    spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7), _decode_like(2, 5, 4)])
+    by_kind = {r.kind: r for r in report.build(spec).relations}
+    assert by_kind["sum"].stated_as.startswith("no: left Dim.AUTO") and not by_kind["sum"].expressible
+    assert by_kind["equal"].stated_as == "yes: one shared Dim" and by_kind["equal"].origin == "observed"
+    assert by_kind["sum"].support == 3 and by_kind["sum"].distinct == 3
+    text = spec.explain()
+    assert "sum, observed; 3 sets, 3 distinct; torch can state it: no: left Dim.AUTO" in text
+
+
+def test_rich_rendering_has_the_same_facts() -> None:
+    from rich.console import Console
+
+    spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7)])
+    console = Console(file=io.StringIO(), width=200)
+    report.render_rich(report.build(spec), console)
+    out = console.file.getvalue()
+    for fact in ("batch", "past_len", "attention_mask.shape[1] = past_len + seq_len", "no: left Dim.AUTO", "minimum evidence", "warnings"):
+        assert fact in out, fact
