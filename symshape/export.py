@@ -81,6 +81,8 @@ class ExportResult:
                 state = f"REJECTED: {c.error}"
             else:
                 state = f"max |program - eager| = {c.max_abs_diff:.2e}"
+                if c.error:
+                    state += f" ({c.error})"
                 if c.synthetic:
                     state += " (shapes recorded; values tiled from the example)"
             lines.append(f"  set #{c.set_index}: {state}")
@@ -408,8 +410,12 @@ def _check(runnable: torch.nn.Module, model: Any, layout: Layout, index: int, va
     except Exception as exc:  # a guard of the program rejected this set
         return Check(index, False, None, re.sub(r"\s+", " ", translate_sources(str(exc)))[:500])
     e_args, e_kwargs = layout.split(copy_set(values))
-    with torch.no_grad():
-        expected = model(*e_args, **e_kwargs)
+    try:
+        with torch.no_grad():
+            expected = model(*e_args, **e_kwargs)
+    except Exception as exc:  # the model itself fails on this set: a failed check, not a traceback
+        reason = re.sub(r"\s+", " ", str(exc))[:400]
+        return Check(index, True, float("inf"), f"the program accepted set #{index} but eager forward raised {type(exc).__name__}: {reason}; nothing to compare")
     diffs = [0.0]
     for e, g in zip(_tensors(expected), _tensors(got)):
         if e.shape != g.shape:

@@ -222,7 +222,7 @@ def _relation_rows(observation: Observation, solution: Solution, names: list[str
 
 
 def _notes(observation: Observation, solution: Solution) -> list[str]:
-    notes = []
+    notes = list(observation.notes)  # dtype / device differences
     if observation.num_sets == 1:
         notes.append("only one input set: nothing could vary, so every axis is static; give two or more sets with different sizes")
     elif not solution.roots:

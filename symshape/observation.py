@@ -55,6 +55,8 @@ class Observation:
     num_sets: int
     leaves: tuple[Leaf, ...]
     columns: tuple[Column, ...]
+    #: dtype / device differences between sets at one tensor leaf (see :func:`dtype_device_notes`).
+    notes: tuple[str, ...] = ()
 
     def label(self, column: Column) -> str:
         return self.leaves[column.leaf].axis_label(column.axis)
@@ -158,6 +160,7 @@ def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
 
     leaves: list[Leaf] = []
     columns: list[Column] = []
+    notes: list[str] = []
     for index, path in enumerate(paths):
         per_set = [f[index] for f in flat]
         kinds = [_kind(path, v, i) for i, v in enumerate(per_set)]
@@ -178,10 +181,41 @@ def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
                         f"{len(shape)} in set #{i} (shape {list(shape)}); the rank of a tensor cannot vary"
                     )
             leaves.append(Leaf(index, path, TENSOR, rank))
+            notes.extend(dtype_device_notes(path, per_set))
             columns.extend(Column(index, axis, tuple(s[axis] for s in shapes)) for axis in range(rank))
         elif kind == INT:
             leaves.append(Leaf(index, path, INT, None))
             columns.append(Column(index, None, tuple(int(v) for v in per_set)))
         else:
             leaves.append(Leaf(index, path, CONST, None))
-    return Observation(len(sets), tuple(leaves), tuple(columns))
+    return Observation(len(sets), tuple(leaves), tuple(columns), tuple(notes))
+
+
+def dtype_device_notes(path: str, per_set: Sequence[Any]) -> list[str]:
+    """Notes where the sets disagree on a tensor leaf's dtype or (real) device.
+
+    Shapes are inferred all the same, so this is not an error; but torch.export
+    specialises dtype and device: the program is traced with the example set's, and a
+    set with another dtype runs through it only where every op accepts that dtype.
+    ``meta`` tensors are shapes only (``symshape.observe`` records calls so) and never
+    count as a device difference.
+    """
+    notes = []
+    dtypes = [getattr(v, "dtype", None) for v in per_set]
+    if len(set(dtypes)) > 1:
+        seen = ", ".join(f"{str(d).removeprefix('torch.')} in set #{dtypes.index(d)}" for d in dict.fromkeys(dtypes))
+        notes.append(
+            f"{path} has different dtypes across the input sets ({seen}); torch.export specialises dtype, "
+            f"so the program is traced with the example set's dtype. Export once per dtype if both are used, "
+            f"or cast the inputs to one dtype"
+        )
+    devices = [getattr(v, "device", None) for v in per_set]
+    real = [d for d in devices if d is not None and getattr(d, "type", None) != "meta"]
+    if len(set(real)) > 1:
+        seen = ", ".join(f"{d} in set #{devices.index(d)}" for d in dict.fromkeys(real))
+        notes.append(
+            f"{path} is on different devices across the input sets ({seen}); torch.export specialises "
+            f"device, so the program is traced on the example set's device. Move the inputs to one device "
+            f"(meta tensors, as recorded shapes, do not count)"
+        )
+    return notes
