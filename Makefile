@@ -7,7 +7,7 @@ PIP := $(PYTHON) -m pip
 # torch would pull a multi-GB CUDA build.
 install:
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,onnx]"
 
 demo: install
 	$(PYTHON) -m symshape demo

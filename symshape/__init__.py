@@ -5,8 +5,13 @@
 """
 
 from .errors import ExportError, InputsError, SymshapeError
+from .versions import check_versions
+
+check_versions()  # fail at import, clearly, on an unsupported torch / transformers
+
 from .export import Check, ExportResult, export
 from .infer import infer_dims
+from .onnx_export import OnnxExportResult, export_onnx
 from .recording import Observer, observe
 from .spec import AxisRow, DimRow, DimSpec, RelationRow
 
@@ -21,9 +26,12 @@ __all__ = [
     "ExportError",
     "InputsError",
     "Observer",
+    "OnnxExportResult",
     "RelationRow",
     "SymshapeError",
+    "check_versions",
     "export",
+    "export_onnx",
     "infer_dims",
     "observe",
 ]

@@ -2,6 +2,7 @@
 
     symshape infer MODULE:FACTORY [--json FILE]      report; the spec as JSON
     symshape export MODULE:FACTORY -o FILE.pt2        infer, export, verify, torch.export.save
+                   [--onnx FILE.onnx]                 also ONNX with symshape's dim names (symshape[onnx])
     symshape demo                                     a built-in tiny Llama, end to end
 
 ``FACTORY`` is a callable in ``MODULE`` (a module name importable from the current
@@ -235,7 +236,24 @@ def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
             raise CliError(f"torch.export.save could not write {args.output}: {type(exc).__name__}: {exc}") from exc
     if args.format != "json":
         print(f"\nsaved the ExportedProgram to {args.output} (torch.export.load reads it back)")
+    if args.onnx:
+        _export_onnx(args, model, inputs, result, progress)
     return OK
+
+
+def _export_onnx(args: argparse.Namespace, model: Any, inputs: list[Any], result: Any, progress: Progress) -> None:
+    """``--onnx FILE``: torch.onnx.export of the program, symshape's dim names, onnxruntime check."""
+    from .onnx_export import export_onnx, require_onnx
+
+    require_onnx()  # the install hint before any work
+    verify = not args.no_verify
+    with progress.step(f"converting to ONNX (torch.onnx.export, dynamo=True){' and checking with onnxruntime' if verify else ''}"):
+        made = export_onnx(model, inputs, args.onnx, result=result, verify=verify, names=_names(args.name))
+    if args.format != "json":
+        print(f"\n{made.explain()}")
+    if made.checks and not made.ok:
+        bad = "; ".join(f"{c.label}: {c.error or f'max |onnx - eager| = {c.max_abs_diff:.2e}'}" for c in made.checks if not c.ok)
+        raise CliError(f"onnxruntime check failed ({bad}); the ONNX model was written to {args.onnx} for inspection")
 
 
 def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
@@ -308,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
     p.add_argument("--strict", action="store_true", help="torch.export strict mode (default: non-strict)")
     p.add_argument("--no-verify", action="store_true", help="do not run the program against eager before saving")
+    p.add_argument("--onnx", metavar="FILE", help="also write an ONNX model (torch.onnx.export, dynamo=True) whose dim_params are symshape's names, checked with onnxruntime; needs pip install 'symshape[onnx]'")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("demo", parents=[common], help="the built-in tiny LLM, end to end")
