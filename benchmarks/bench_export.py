@@ -71,7 +71,6 @@ import gc
 import io
 import logging
 import os
-import platform
 import pstats
 import re
 import statistics
@@ -87,6 +86,7 @@ import torch
 import torch.utils._pytree as pytree
 
 import symshape
+from machine import machine_info  # benchmarks/machine.py (run as a script from anywhere)
 from symshape.program import guard_count, input_symbols
 from symshape.tiny_models import llama_decode_inputs, tiny_llama
 
@@ -576,20 +576,6 @@ def profile_case(case: Case, top: int) -> None:
 
 
 # -- main ----------------------------------------------------------------------------------
-
-
-def machine_info() -> str:
-    import transformers
-
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    return (
-        f"torch {torch.__version__}, transformers {transformers.__version__}, symshape {symshape.__version__}, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, cpu_count {os.cpu_count()} "
-        f"(usable {affinity}), torch threads {torch.get_num_threads()}"
-    )
 
 
 def load() -> str:

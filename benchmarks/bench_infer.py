@@ -50,7 +50,6 @@ import cProfile
 import gc
 import io
 import os
-import platform
 import pstats
 import re
 import statistics
@@ -63,6 +62,7 @@ import torch.utils._pytree as pytree
 from torch.export.dynamic_shapes import _DimHint, _DimHintType
 
 import symshape
+from machine import machine_info  # benchmarks/machine.py (run as a script from anywhere)
 from symshape.tiny_models import llama_decode_inputs, tiny_llama
 
 LLAMA_SHAPES = [(2, 3, 5), (3, 4, 7), (4, 2, 9)]  # (batch, seq_len, past_len) per set
@@ -171,22 +171,6 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 # -- main --------------------------------------------------------------------------
-
-
-def machine_info() -> str:
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    import transformers
-
-    return (
-        f"torch {torch.__version__}, transformers {transformers.__version__}, "
-        f"symshape {symshape.__version__}, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, cpu_count {os.cpu_count()} "
-        f"(usable {affinity}), torch threads {torch.get_num_threads()}, "
-        f"processor {platform.processor() or 'n/a'}"
-    )
 
 
 def profile_case(case: Case, top: int) -> None:
