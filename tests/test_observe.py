@@ -140,3 +140,34 @@ def test_resize_keeps_meaning():
     assert resize(mask, (1, 5), "attention_mask").tolist() == [[0, 1, 1, 1, 1]]
     with pytest.raises(ValueError):
         resize(torch.zeros(1, 0), (1, 2), "x")
+
+
+def test_whisper_generate_from_audio_features():
+    from .zoo import WHISPER_ENC_LEN
+
+    model = ZOO["whisper"].build()
+    config = model.config
+    # offline and deterministic: greedy, no language/task prompt (no tokenizer), ids from the config
+    model.generation_config.do_sample = False
+    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
+    model.generation_config.pad_token_id = config.pad_token_id
+    model.generation_config.eos_token_id = config.eos_token_id
+    # the encoder demands exactly 2 * max_source_positions mel frames
+    features = torch.randn(2, config.num_mel_bins, 2 * WHISPER_ENC_LEN, generator=torch.Generator().manual_seed(0))
+    with symshape.observe(model) as obs:
+        out = model.generate(input_features=features, max_new_tokens=4)
+    assert out.shape[0] == 2
+    # 4 decoder calls; the encoder runs through get_encoder(), not forward: not recorded
+    assert len(obs.inputs) == 4
+    assert all("input_features" not in s and s["encoder_outputs"]["last_hidden_state"].shape == (2, WHISPER_ENC_LEN, 32) for s in obs.inputs)
+    assert all(s["decoder_input_ids"].shape == (2, 1) for s in obs.inputs)
+    assert any("cross_attention_cache is empty" in n for n in obs.inputs.notes)
+    # every decode step has seq_len 1: declare it (and batch) dynamic, as a synthetic example is built
+    result = symshape.export(model, obs.inputs, dynamic={"batch", "seq_len"})
+    assert set(result.spec.dims) == {"batch", "seq_len", "past_len"}
+    assert len(result.checks) == 4
+    first, *decode = result.checks
+    # the first decoder step fills the cross-attention cache: another graph, reported, not run
+    assert not first.covered and not first.accepted and "another structure" in first.error
+    assert all(c.accepted and c.covered and c.max_abs_diff < 1e-4 for c in decode), result.explain()
+    assert result.ok
