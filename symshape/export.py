@@ -154,9 +154,7 @@ def _check_any(runnable: torch.nn.Module, model: Any, spec: DimSpec, index: int,
     from .recording import is_shape_only, materialise_like
 
     ensure_registered()
-    positional = [p.name for p in spec.layout.params if p.passed == "positional"]
-    example = dict(zip(positional, spec.args)) | dict(spec.kwargs)
-    example = {p.name: example[p.name] for p in spec.layout.params}
+    example = spec.layout.join(spec.args, spec.kwargs)
     if pytree.tree_structure(values) != pytree.tree_structure(example):
         try:
             why = _describe_difference(index, example, values).replace("input set #0", "the example")
@@ -176,7 +174,7 @@ def _trace(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool,
     (measured: 16-layer tiny Llama 5.56 s -> 4.28 s with it off, same program, same
     guards), so it is off during symshape's traces unless asked for.
     """
-    dynamic_shapes = layout.nest(_per_param(spec))
+    dynamic_shapes = layout.nest(spec.shapes_by_input)
     with _recording_symbols(symbols), torch._dynamo.config.patch(fake_tensor_cache_enabled=fake_tensor_cache):
         return torch.export.export(module, spec.args, spec.kwargs, dynamic_shapes=dynamic_shapes, strict=strict)
 
@@ -219,23 +217,6 @@ def name_symbols(text: str, symbols: dict[str, str], spec: DimSpec) -> str:
         return by_label.get(label, label)
 
     return re.sub(r"\bs\d+\b", name, text)
-
-
-def _per_param(spec: DimSpec) -> dict[str, Any]:
-    """The spec's dynamic shapes keyed by top-level input name (before nesting)."""
-    ds = spec.dynamic_shapes
-    names = [p.name for p in spec.layout.params]
-    if isinstance(ds, tuple):
-        return dict(zip(names, ds))
-    flat: dict[str, Any] = {}
-    for p in spec.layout.params:
-        if p.group is None:
-            flat[p.name] = ds[p.name]
-        elif p.group_kind == "var_positional":
-            flat[p.name] = ds[p.group][int(p.name.rsplit("[", 1)[1][:-1])]
-        else:
-            flat[p.name] = ds[p.group][p.name]
-    return flat
 
 
 def _exportable(model: Any, layout: Layout) -> tuple[torch.nn.Module, Layout]:
@@ -293,7 +274,7 @@ def _source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict
     found: dict[str, list[str]] = {}
     try:
         with _quiet("torch.export._draft_export", "torch._export.non_strict_utils"):
-            draft = torch.export.draft_export(module, spec.args, spec.kwargs, dynamic_shapes=layout.nest(_per_param(spec)), strict=strict)
+            draft = torch.export.draft_export(module, spec.args, spec.kwargs, dynamic_shapes=layout.nest(spec.shapes_by_input), strict=strict)
     except Exception:  # no source lines is better than a second, unrelated failure
         return found
     report = draft._report
@@ -324,14 +305,14 @@ _ADVICE = {
 
 
 def _explain(spec: DimSpec, violation: Violation, contradictions: list[Contradiction], skipped: list, sources: dict[str, list[str]]) -> str:
-    values = {d.name: d.values for d in spec.dim_rows}
+    values = spec.dim_values
     lines = [
         "torch.export requires what the observed input sets contradict."
         if contradictions
         else "torch.export stopped on a shape guard it offers no fix for."
     ]
     for c in contradictions:
-        axes = [a.label for a in spec.axes if a.role == "root" and a.terms[0][0] == c.dim]
+        axes = [a.label for a in spec.root_axes(c.dim)]
         observed = ", ".join(f"set #{i}: {v}" for i, v in enumerate(values.get(c.dim, ())))
         kind = "specialised" if c.requirement.startswith("is specialised") else "bounds" if c.requirement.startswith("must be >=") or c.requirement.startswith("must be <=") else "relation"
         advice = _ADVICE[kind].format(dim=c.dim, requirement_tail=c.requirement.removeprefix("must be "))
@@ -375,7 +356,7 @@ def unprovable_dims(spec: DimSpec, violation: Violation, *, include_unnamed: boo
 def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list, sources: dict[str, list[str]]) -> list[str]:
     """Violations torch offers no usable fix for: name the dims, and say with z3
     whether the guard holds for every size (then torch, not the model, is stuck)."""
-    values = {d.name: d.values for d in spec.dim_rows}
+    values = spec.dim_values
     proven = {d for d, _ in unprovable_dims(spec, violation, include_unnamed=True)}
     lines = []
     for raw, bullet in zip(violation.raw_bullets, violation.bullets):
@@ -383,7 +364,7 @@ def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list, sourc
         dim = match.group(1) if match else None
         lines += ["", f"torch says:  {bullet}"]
         if dim in values:
-            axes = [a.label for a in spec.axes if a.role == "root" and a.terms[0][0] == dim]
+            axes = [a.label for a in spec.root_axes(dim)]
             lines.append(f"  {dim} appears at: {', '.join(axes)}; observed: {', '.join(f'set #{i}: {v}' for i, v in enumerate(values[dim]))}")
         if dim in proven:
             lines.append(

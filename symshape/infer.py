@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .emit import build_template, root_min
+from .emit import build_template
 from .inputs import copy_set, normalise
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
 from .recording import conventional_static, main_structure
 from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
-from .spec import DERIVED, ROOT, STATIC, AxisRow, DimRow, DimSpec, RelationRow
-from .spec import SUM as SUM_ROLE
+from .spec import AxisRow, DimRow, DimSpec, RelationRow, role_of, root_minimums
 
 
 def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None, dynamic: Iterable[str] | None = None) -> DimSpec:
@@ -152,21 +151,13 @@ def _what_to_record(observation: Observation, solution: Solution, names: list[st
     )
 
 
-def _role(expr: LinExpr) -> str:
-    if expr.is_static:
-        return STATIC
-    if expr.is_root:
-        return ROOT
-    return DERIVED if len(expr.terms) == 1 else SUM_ROLE
-
-
 def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
     described: dict[LinExpr, tuple[str, str, tuple[tuple[str, int], ...]]] = {}  # few distinct expressions
     rows = []
     for i, column in enumerate(observation.columns):
         expr = solution.column_expr(i, column.values)
         if expr not in described:
-            described[expr] = (expr.format(names), _role(expr), tuple((names[r], c) for r, c in expr.terms))
+            described[expr] = (expr.format(names), role_of(expr.terms, expr.const), tuple((names[r], c) for r, c in expr.terms))
         text, role, terms = described[expr]
         leaf = observation.leaves[column.leaf]
         rows.append(AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, expr.const, leaf.kind == INT))
@@ -174,15 +165,8 @@ def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -
 
 
 def _dim_rows(solution: Solution, names: list[str], axes: list[AxisRow]) -> list[DimRow]:
-    derived: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
-    for row in axes:
-        if row.role == DERIVED:
-            (name, coef), = row.terms
-            derived[name].append((coef, row.const))
-    return [
-        DimRow(name, root_min(derived[name]), None, solution.class_values[cls])
-        for name, cls in zip(names, solution.roots)
-    ]
+    lows = root_minimums(axes)
+    return [DimRow(name, lows.get(name), None, solution.class_values[cls]) for name, cls in zip(names, solution.roots)]
 
 
 def _relation_row(observation: Observation, solution: Solution, names: list[str], relation: Relation) -> RelationRow:

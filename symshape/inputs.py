@@ -46,6 +46,11 @@ class Layout:
         kwargs = {p.name: values[p.name] for p in self.params if p.passed == KEYWORD}
         return args, kwargs
 
+    def join(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The inverse of :meth:`split`: ``name -> value`` in parameter order."""
+        positional = iter(args)
+        return {p.name: next(positional) if p.passed == POSITIONAL else kwargs[p.name] for p in self.params}
+
     def nest(self, per_param: Mapping[str, Any]) -> tuple | dict[str, Any]:
         """Arrange one object per top-level input the way torch.export wants
         ``dynamic_shapes``: a tuple for a purely positional call, otherwise a dict

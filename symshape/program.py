@@ -105,24 +105,23 @@ class GuardTranslator:
         self.dims = {d.name: z3.Int(d.name) for d in spec.dim_rows}
         self.variables: dict[str, Any] = dict(self.dims)
 
+    def variable(self, row: Any) -> str:
+        """The z3 variable of an axis that has a symbol of its own (an axis left
+        ``Dim.AUTO``, an int input), created on first use."""
+        var = _variable(row.label)
+        self.variables.setdefault(var, self.z3.Int(var))
+        return var
+
     def _axis(self, match: re.Match) -> str:
         row = self.rows.get((f"{match.group(1)}{match.group(2)}", int(match.group(3))))
         if row is None:
             return match.group(0)
-        if row.role == "sum":
-            var = _variable(row.label)
-            self.variables.setdefault(var, self.z3.Int(var))
-            return var
-        return f"({row.expr})"
+        return self.variable(row) if row.role == "sum" else f"({row.expr})"
 
     def _int(self, match: re.Match) -> str:
         """An int input: a variable of its own (torch does not tie it to a dim)."""
         row = self.rows.get((f"{match.group(1)}{match.group(2)}", None))
-        if row is None:
-            return match.group(0)
-        var = _variable(row.label)
-        self.variables.setdefault(var, self.z3.Int(var))
-        return var
+        return match.group(0) if row is None else self.variable(row)
 
     def text(self, guard: str) -> str:
         return _INT_SOURCE.sub(self._int, _SOURCE.sub(self._axis, guard))
@@ -163,7 +162,6 @@ class GuardTranslator:
 def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> ProgramReading:
     """Translate the program's symbolic input shapes and guards into symshape's names."""
     guards = GuardTranslator(spec)
-    z3 = guards.z3
     symbol_names: dict[str, str] = {}  # torch symbol -> dim name, or variable of an AUTO axis / int input
     auto_axes = []
     for path, value in _user_placeholders(program):
@@ -171,8 +169,7 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
         if isinstance(value, torch.SymInt):  # an int input (Dim.DYNAMIC)
             row = guards.rows.get((our_path, None))
             if row is not None and value.node.expr.is_Symbol:
-                symbol_names[str(value.node.expr)] = _variable(row.label)
-                guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
+                symbol_names[str(value.node.expr)] = guards.variable(row)
             continue
         if not isinstance(value, torch.Tensor):
             continue
@@ -186,8 +183,7 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
             elif row.role == "sum":
                 auto_axes.append((row, expr))
                 if expr.is_Symbol:
-                    symbol_names[str(expr)] = _variable(row.label)
-                    guards.variables.setdefault(_variable(row.label), z3.Int(_variable(row.label)))
+                    symbol_names[str(expr)] = guards.variable(row)
 
     def named(text: str) -> str:
         return re.sub(r"\b[su]\d+\b", lambda m: symbol_names.get(m.group(0), m.group(0)), text)
@@ -220,7 +216,7 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
                 ok = False
             checks.append(RelationCheck(relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}"))
             continue
-        if guards.always_true(guards.to_z3(_variable(row.label)) == guards.to_z3(row.expr), *[c for _, c in requirements]):
+        if guards.always_true(guards.to_z3(guards.variable(row)) == guards.to_z3(row.expr), *[c for _, c in requirements]):
             checks.append(RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"))
         else:
             related = [text for text, _ in requirements if row.label in text]

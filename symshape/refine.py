@@ -20,9 +20,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from .emit import root_min
 from .solver import format_linear
-from .spec import DERIVED, ROOT, STATIC, SUM, AxisRow, DimRow, DimSpec, RelationRow
+from .spec import AxisRow, DimRow, DimSpec, RelationRow, role_of, root_minimums
 
 _SOURCE = re.compile(r"L\['([^']+)'\]((?:\[[^\]]+\]|\.[A-Za-z_]\w*)*)\.size\(\)\[(\d+)\]")
 _AFFINE = re.compile(r"^(?:(\d+)\*)?([A-Za-z_]\w*)(?:\s*([+-])\s*(\d+))?$")
@@ -124,18 +123,6 @@ class Contradiction:
     reason: str
 
 
-def _values(spec: DimSpec) -> dict[str, tuple[int, ...]]:
-    return {d.name: d.values for d in spec.dim_rows}
-
-
-def _role(terms: Sequence[tuple[str, int]], const: int) -> str:
-    if not terms:
-        return STATIC
-    if len(terms) == 1:
-        return ROOT if terms[0][1] == 1 and const == 0 else DERIVED
-    return SUM
-
-
 def _substitute_terms(terms: tuple[tuple[str, int], ...], const: int, name: str, by: tuple[tuple[str, int], ...], by_const: int) -> tuple[tuple[tuple[str, int], ...], int]:
     coef = dict(terms).get(name)
     if coef is None:
@@ -152,7 +139,7 @@ def substitute(spec: DimSpec, name: str, by: tuple[tuple[str, int], ...], by_con
     for row in spec.axes:
         terms, const = _substitute_terms(row.terms, row.const, name, by, by_const)
         if terms != row.terms or const != row.const:
-            row = row._replace(terms=terms, const=const, expr=format_linear(terms, const), role=_role(terms, const))
+            row = row._replace(terms=terms, const=const, expr=format_linear(terms, const), role=role_of(terms, const))
         axes.append(row)
     relations = []
     for rel in spec.relations:
@@ -186,14 +173,10 @@ def unnamed(spec: DimSpec, names: Sequence[str]) -> DimSpec:
 
 def _rebuild(spec: DimSpec, dims: list[DimRow], axes: list[AxisRow], relations: list[RelationRow]) -> DimSpec:
     """Same spec with new rows; root minimums recomputed for negative derived offsets."""
-    derived: dict[str, list[tuple[int, int]]] = {d.name: [] for d in dims}
-    for row in axes:
-        if row.role == DERIVED:
-            (n, c), = row.terms
-            derived[n].append((c, row.const))
+    lows = root_minimums(axes)
     fixed = []
     for d in dims:
-        need = root_min(derived[d.name])
+        need = lows.get(d.name)
         if need is not None and (d.min is None or d.min < need):
             d = replace(d, min=need)
         fixed.append(d)
@@ -212,17 +195,13 @@ def _rebuild(spec: DimSpec, dims: list[DimRow], axes: list[AxisRow], relations: 
     )
 
 
-def _labels(spec: DimSpec, name: str) -> tuple[str, ...]:
-    return tuple(a.label for a in spec.axes if a.role == ROOT and a.terms[0][0] == name)
-
-
 def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refinement], list[Contradiction], list[Fix]]:
     """Apply every fix consistent with the observations.
 
     Returns the new spec, what was applied, what the data contradicts, and fixes
     that name nothing symshape owns (skipped).
     """
-    values = _values(spec)
+    values = spec.dim_values
     reason = "; ".join(violation.bullets)
     new_roots = {f.name: f for f in violation.fixes if f.kind == "new_root"}
     applied: list[Refinement] = []
@@ -261,7 +240,7 @@ def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refi
             row = DimRow(root_name, new.low, new.high, tuple(int(q) for q in quotients))
             model_rel = _required(spec, fix.name, ((root_name, fix.coef),), fix.offset)
             spec = substitute(spec, fix.name, ((root_name, fix.coef),), fix.offset, [row], model_rel)
-            values = _values(spec)
+            values = spec.dim_values
             applied.append(Refinement(fix.name, f"{fix.name} = {format_linear(((root_name, fix.coef),), fix.offset)}", reason))
         elif fix.kind == "affine" and fix.root in values:
             expected = [fix.coef * v + fix.offset for v in values[fix.root]]
@@ -272,7 +251,7 @@ def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refi
                 continue
             model_rel = _required(spec, fix.name, ((fix.root, fix.coef),), fix.offset)
             spec = substitute(spec, fix.name, ((fix.root, fix.coef),), fix.offset, (), model_rel)
-            values = _values(spec)
+            values = spec.dim_values
             applied.append(Refinement(fix.name, f"{fix.name} = {rhs}", reason))
         else:
             skipped.append(fix)
@@ -288,7 +267,7 @@ def _fresh(spec: DimSpec, base: str) -> str:
 
 
 def _required(spec: DimSpec, name: str, terms: tuple[tuple[str, int], ...], const: int) -> RelationRow:
-    members = _labels(spec, name)
+    members = tuple(a.label for a in spec.root_axes(name))
     rhs = format_linear(terms, const)
     return RelationRow(
         kind="affine" if len(terms) == 1 else "sum",
@@ -296,7 +275,7 @@ def _required(spec: DimSpec, name: str, terms: tuple[tuple[str, int], ...], cons
         members=members,
         rhs=rhs,
         support=spec.num_sets,
-        distinct=len(set(_values(spec)[name])),
+        distinct=len(set(spec.dim_values[name])),
         fitted=0,
         expressible=len(terms) == 1,
         coincidence_prone=False,

@@ -110,12 +110,6 @@ class Report:
         return data
 
 
-def _derived_min(spec: DimSpec, name: str) -> int | None:
-    from .emit import root_min
-
-    return root_min([(row.terms[0][1], row.const) for row in spec.axes if row.role == "derived" and row.terms[0][0] == name])
-
-
 def _members_text(members: tuple[str, ...] | list[str], rhs: str) -> str:
     shown = list(members)
     if len(shown) > MAX_LISTED:
@@ -157,9 +151,12 @@ def _evaluate(terms: tuple[tuple[str, int], ...], const: int, probe: dict[str, i
 
 def _model_requirements(spec: DimSpec, result: ExportResult | None) -> dict[str, list[str]]:
     """What the model requires of each dim: bounds and relations found while tracing."""
+    from .spec import root_minimums
+
     required: dict[str, list[str]] = {d.name: [] for d in spec.dim_rows}
+    derived_lows = root_minimums(spec.axes)  # bounds symshape set itself, not the model
     for d in spec.dim_rows:
-        base = _derived_min(spec, d.name)
+        base = derived_lows.get(d.name)
         if d.max is not None or (d.min is not None and d.min != base):
             bounds = [f">= {d.min}" if d.min is not None and d.min != base else "", f"<= {d.max}" if d.max is not None else ""]
             required[d.name].append(f"{d.name} {' and '.join(b for b in bounds if b)}")
@@ -187,7 +184,7 @@ def build(spec: DimSpec, result: ExportResult | None = None) -> Report:
 
     dims = []
     for d in spec.dim_rows:
-        axes = [a.label for a in spec.axes if a.role == ROOT and a.terms[0][0] == d.name and not a.is_int]
+        axes = [a.label for a in spec.root_axes(d.name) if not a.is_int]
         derived = [a.label for a in spec.axes if a.role not in (ROOT, STATIC) and any(n == d.name for n, _ in a.terms)]
         dims.append(DimInfo(
             name=d.name,

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from torch.export import Dim
 
-from .emit import axis_spec, fill_template, make_dims
+from .emit import axis_spec, fill_template, make_dims, root_min
 from .errors import InputsError
 from .inputs import Layout
 
@@ -25,6 +25,27 @@ FORMAT = "symshape.DimSpec"
 VERSION = 1
 
 STATIC, ROOT, DERIVED, SUM = "static", "root", "derived", "sum"
+
+
+def role_of(terms: Sequence[tuple[Any, int]], const: int) -> str:
+    """What an axis expression is: STATIC (no term), ROOT, DERIVED (one root) or SUM."""
+    if not terms:
+        return STATIC
+    if len(terms) == 1:
+        return ROOT if terms[0][1] == 1 and const == 0 else DERIVED
+    return SUM
+
+
+def root_minimums(axes: Sequence[AxisRow]) -> dict[str, int]:
+    """The smallest value each root needs so that its derived axes stay >= 0
+    (``x - 3`` needs ``x >= 3``); roots that need none are absent."""
+    derived: dict[str, list[tuple[int, int]]] = {}
+    for row in axes:
+        if row.role == DERIVED:
+            (name, coef), = row.terms
+            derived.setdefault(name, []).append((coef, row.const))
+    found = {name: root_min(pairs) for name, pairs in derived.items()}
+    return {name: low for name, low in found.items() if low is not None}
 
 
 class AxisRow(NamedTuple):
@@ -117,6 +138,12 @@ class DimSpec:
     @cached_property
     def dynamic_shapes(self) -> tuple | dict[str, Any]:
         """Pass as ``dynamic_shapes=`` together with ``args`` / ``kwargs``."""
+        return self.layout.nest(self.shapes_by_input)
+
+    @cached_property
+    def shapes_by_input(self) -> dict[str, Any]:
+        """The dynamic shapes of each top-level input, by name, before the layout nests
+        them (``*args`` into a tuple, ``**kwargs`` into a dict)."""
         by_leaf: dict[int, list[AxisRow]] = {}
         for row in self.axes:
             by_leaf.setdefault(row.leaf, []).append(row)
@@ -139,8 +166,16 @@ class DimSpec:
             spec = {r.axis: one(r, False) for r in rows if r.role != STATIC}
             return spec or None
 
-        per_param = fill_template(self.template, leaf_spec)
-        return self.layout.nest(per_param)
+        return fill_template(self.template, leaf_spec)
+
+    @property
+    def dim_values(self) -> dict[str, tuple[int, ...]]:
+        """Each root dim's value in every input set."""
+        return {d.name: d.values for d in self.dim_rows}
+
+    def root_axes(self, name: str) -> list[AxisRow]:
+        """The axes that are exactly the root dim ``name`` (not derived from it)."""
+        return [a for a in self.axes if a.role == ROOT and a.terms[0][0] == name]
 
     # -- reports ---------------------------------------------------------------------
     def explain(self) -> str:
