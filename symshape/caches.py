@@ -45,13 +45,14 @@ class nobody registered yet:
 
 from __future__ import annotations
 
-import importlib
 import sys
 import weakref
 from typing import Any, NamedTuple
 
 import torch
 import torch.utils._pytree as pytree
+
+from .emit import class_path, resolve_class
 
 #: Layer attribute -> group name (transformers' names for keys and values).
 _GROUP_NAMES = {"keys": "key_cache", "values": "value_cache"}
@@ -100,24 +101,6 @@ def _short_repr(cls: str, constants: tuple, prefix: str = "") -> str:
 # ---------------------------------------------------------------- context values
 
 
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-_CLASS_CACHE: dict[str, type] = {}
-
-
-def _resolve(path: str) -> type:
-    cls = _CLASS_CACHE.get(path)
-    if cls is None:
-        module, _, qualname = path.partition(":")
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        cls = _CLASS_CACHE[path] = target
-    return cls
-
-
 def _encode(value: Any) -> Any:
     """A hashable, JSON-able stand-in for a constant attribute (tuples are tags)."""
     if value is None or type(value) in (bool, int, float, str):
@@ -131,7 +114,7 @@ def _encode(value: Any) -> Any:
     if isinstance(value, torch.dtype):
         return ("dtype", str(value).removeprefix("torch."))
     if isinstance(value, type):
-        return ("type", _class_path(value))
+        return ("type", class_path(value))
     if type(value) is dict:
         return ("dict", tuple((_encode(k), _encode(v)) for k, v in value.items()))
     if type(value) is list:
@@ -151,7 +134,7 @@ def _decode(value: Any) -> Any:
     if tag == "dtype":
         return getattr(torch, data)
     if tag == "type":
-        return _resolve(data)
+        return resolve_class(data)
     if tag == "dict":
         return {_decode(k): _decode(v) for k, v in data}
     if tag == "list":
@@ -263,7 +246,7 @@ def _flatten_layers(layers: list[Any]) -> tuple[dict[str, Any], tuple[LayerSpec,
                 continue
             leaves.append((name, form))
             entries.setdefault(_GROUP_NAMES.get(name, name), {})[index] = value[0] if form == _STATE0 else value
-        specs.append(LayerSpec(_class_path(type(layer)), tuple(constants), tuple(leaves), tuple(derived)))
+        specs.append(LayerSpec(class_path(type(layer)), tuple(constants), tuple(leaves), tuple(derived)))
     groups: dict[str, Any] = {}
     for group, values in entries.items():
         if group in ("key_cache", "value_cache") and not values and layers:
@@ -300,7 +283,7 @@ def _flatten_items(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]:
             continue
         children.append((pytree.GetAttrKey(name) if kind == "attr" else pytree.MappingKey(name), value))
         kinds.append((name, kind))
-    return children, CacheContext(_class_path(type(cache)), tuple(kinds), tuple(constants), layer_specs)
+    return children, CacheContext(class_path(type(cache)), tuple(kinds), tuple(constants), layer_specs)
 
 
 def _flatten(cache: Any) -> tuple[list[Any], CacheContext]:
@@ -327,7 +310,7 @@ def _flatten_spec(cache: Any, spec: pytree.TreeSpec) -> list[Any]:
 
 
 def _new(path: str, constants: tuple) -> Any:
-    cls = _resolve(path)
+    cls = resolve_class(path)
     obj = cls.__new__(cls)
     for name, value in constants:
         obj.__dict__[name] = _decode(value)

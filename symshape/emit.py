@@ -10,6 +10,7 @@ is derived from the registered flatten, never from one hard-coded cache layout.
 from __future__ import annotations
 
 import collections
+import functools
 import importlib
 import math
 from typing import Any, Callable, Sequence
@@ -43,21 +44,33 @@ def build_template(obj: Any) -> list:
             return ["tuple", walked]
         if node_type is collections.namedtuple:  # pytree's node type for every namedtuple
             cls = type(node)
-            return ["namedtuple", f"{cls.__module__}:{cls.__qualname__}", walked]
+            return ["namedtuple", class_path(cls), walked]
         return ["node", walked]
 
     return walk(obj)
 
 
-def _namedtuple_class(path: str) -> Callable[..., Any]:
+def class_path(cls: type) -> str:
+    """``module:qualname``: how a class is named in templates and treespec contexts."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_class(path: str) -> Any:
+    """The class a :func:`class_path` names (imports its module)."""
     module, _, qualname = path.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _namedtuple_class(path: str) -> Callable[..., Any]:
     try:
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        return lambda *items: target(*items)
+        target = resolve_class(path)
     except (ImportError, AttributeError):
         return lambda *items: tuple(items)
+    return lambda *items: target(*items)
 
 
 def fill_template(template: list, leaf_spec: Callable[[int], Any]) -> Any:
