@@ -10,7 +10,6 @@ is derived from the registered flatten, never from one hard-coded cache layout.
 from __future__ import annotations
 
 import collections
-import functools
 import importlib
 import math
 from typing import Any, Callable, Sequence
@@ -55,13 +54,23 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-@functools.lru_cache(maxsize=None)
+_RESOLVED: dict[str, Any] = {}
+
+
 def resolve_class(path: str) -> Any:
-    """The class a :func:`class_path` names (imports its module)."""
-    module, _, qualname = path.partition(":")
-    target: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
+    """The class a :func:`class_path` names (imports its module once).
+
+    A plain dict, not ``functools.lru_cache``: in strict mode dynamo traces cache
+    unflattening, and it would trace through an lru_cache into ``importlib``,
+    which it refuses; a dict hit is a plain lookup.
+    """
+    target = _RESOLVED.get(path)
+    if target is None:
+        module, _, qualname = path.partition(":")
+        target = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        _RESOLVED[path] = target
     return target
 
 
