@@ -9,7 +9,8 @@ from .emit import build_template
 from .inputs import copy_set, normalise
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
-from .recording import conventional_static, main_structure
+from .recording import conventional_static, declared_columns, is_shape_only, main_structure, safe_example
+from .report import listing
 from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
 from .spec import AxisRow, DimRow, DimSpec, RelationRow, role_of, root_minimums
 
@@ -59,14 +60,10 @@ def infer_with_sets(
     obs_sets = [projected.get(i, sets[i]) for i in used]
     eligible = [k for k, i in enumerate(used) if i not in projected]
     if partial:
-        from .recording import is_shape_only
-
         eligible = [k for k in eligible if not is_shape_only(obs_sets[k])]
     observation, solution, dim_names, example_index, example_notes = _solve(obs_sets, names, eligible)
 
     if declared or (synthesize and example_notes):
-        from .recording import declared_columns, safe_example
-
         groups, unmatched = declared_columns(observation, solution, declared)
         for entry in unmatched:
             notes.append(f"dynamic: {entry!r} is already dynamic or names no axis; nothing to declare")
@@ -92,9 +89,8 @@ def infer_with_sets(
                 if example_notes:
                     notes.append(_what_to_record(observation, solution, dim_names))
     for name, axes in (conventional_static(observation, solution) if partial or declared else {}).items():
-        shown = ", ".join(axes[:4]) + (f" (+{len(axes) - 4} more)" if len(axes) > 4 else "")
         notes.append(
-            f"{name} did not vary in the input sets and is STATIC in this contract ({shown}); "
+            f"{name} did not vary in the input sets and is STATIC in this contract ({listing(axes)}); "
             f"if it varies in real use, pass dynamic={{{name!r}}} (or give sets where it varies)"
         )
     if partial and len(used) < len(sets) or projected:

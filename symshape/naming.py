@@ -71,6 +71,17 @@ def conventional_name(path: str, axis: int | None, rank: int | None, arguments: 
     return None
 
 
+#: Conventional names of axes that are dynamic in real use: one that never varied in
+#: the input sets is worth a warning (it is exported static).
+CONVENTIONALLY_DYNAMIC = frozenset({"batch", "seq_len", "past_len", "encoder_seq_len", "height", "width", "num_frames"})
+
+
+def conventionally_dynamic(path: str, axis: int | None, rank: int | None, arguments: frozenset[str]) -> str | None:
+    """The conventional name of an axis that is dynamic in real use (``batch``), or None."""
+    hint = conventional_name(path, axis, rank, arguments)
+    return hint[0] if hint is not None and hint[0] in CONVENTIONALLY_DYNAMIC else None
+
+
 def fallback_name(path: str, axis: int | None) -> str:
     """``cache['key_cache'][0]``, axis 2 -> ``cache_key_cache_0_dim2``."""
     ident = re.sub(r"\W+", "_", path).strip("_") or "input"

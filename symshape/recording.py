@@ -53,6 +53,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from .inputs import copy_set
+from .naming import argument_of, conventionally_dynamic
 
 #: Calls kept in full at the start of a recording.
 KEEP_FIRST = 8
@@ -377,11 +378,6 @@ def is_shape_only(values: Any) -> bool:
     return any(isinstance(leaf, torch.Tensor) and leaf.device.type == "meta" for leaf in _leaves(values))
 
 
-def _argument(path: str) -> str:
-    import re
-
-    return re.split(r"[\[.]", path, maxsplit=1)[0]
-
 
 def resize(t: torch.Tensor, shape: Sequence[int], path: str = "", cyclic_axes: Iterable[int] = ()) -> torch.Tensor:
     """``t`` grown or cut to ``shape``, axis by axis, consistently with what the axis holds.
@@ -392,7 +388,7 @@ def resize(t: torch.Tensor, shape: Sequence[int], path: str = "", cyclic_axes: I
     Cutting keeps the leading part. An axis of size 0 cannot grow: ValueError.
     """
     cyclic = set(cyclic_axes)
-    positional = "position" in _argument(path) and not t.is_floating_point()
+    positional = "position" in argument_of(path) and not t.is_floating_point()
     for axis, new in enumerate(shape):
         old = t.shape[axis]
         if new == old:
@@ -450,7 +446,7 @@ def declared_columns(observation: Any, solution: Any, declared: Iterable[str]) -
     the entries that matched nothing static (already dynamic, or unknown)."""
     from .naming import conventional_name
 
-    arguments = frozenset(_argument(leaf.path) for leaf in observation.leaves)
+    arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
     by_label: dict[str, int] = {}
     for i, c in enumerate(observation.columns):
         leaf = observation.leaves[c.leaf]
@@ -482,17 +478,15 @@ def declared_columns(observation: Any, solution: Any, declared: Iterable[str]) -
 
 def conventional_static(observation: Any, solution: Any) -> dict[str, list[str]]:
     """Static axes with a conventionally dynamic name (batch, seq_len, past_len, ...)."""
-    from .naming import conventional_name
-
-    arguments = frozenset(_argument(leaf.path) for leaf in observation.leaves)
+    arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
     found: dict[str, list[str]] = {}
     for i, c in enumerate(observation.columns):
         if solution.column_class[i] >= 0 or c.axis is None:
             continue
         leaf = observation.leaves[c.leaf]
-        name = conventional_name(leaf.path, c.axis, leaf.rank, arguments)
-        if name and name[0] in ("batch", "seq_len", "past_len", "encoder_seq_len", "height", "width", "num_frames"):
-            found.setdefault(name[0], []).append(f"{observation.label(c)}={c.values[0]}")
+        name = conventionally_dynamic(leaf.path, c.axis, leaf.rank, arguments)
+        if name is not None:
+            found.setdefault(name, []).append(f"{observation.label(c)}={c.values[0]}")
     return found
 
 

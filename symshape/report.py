@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 #: Axes listed per dim (and members per relation) before "(+N more)".
 MAX_LISTED = 4
 
-#: Conventional names of axes that are dynamic in real use (see ``naming.conventional_name``).
-CONVENTIONALLY_DYNAMIC = ("batch", "seq_len", "past_len", "encoder_seq_len", "height", "width")
-
 #: How torch.export is told about each kind of relation.
 STATED_AS = {
     "equal": "yes: one shared Dim",
@@ -117,7 +114,8 @@ def _members_text(members: tuple[str, ...] | list[str], rhs: str) -> str:
     return " = ".join([*shown, rhs])
 
 
-def _listing(labels: list[str]) -> str:
+def listing(labels: list[str]) -> str:
+    """The first MAX_LISTED labels, then \"(+N more)\"."""
     shown = ", ".join(labels[:MAX_LISTED])
     return shown + (f" (+{len(labels) - MAX_LISTED} more)" if len(labels) > MAX_LISTED else "")
 
@@ -175,7 +173,7 @@ def _model_requirements(spec: DimSpec, result: ExportResult | None) -> dict[str,
 
 def build(spec: DimSpec, result: ExportResult | None = None) -> Report:
     """The facts of the report, as data. ``result`` adds what tracing found."""
-    from .naming import argument_of, conventional_name
+    from .naming import argument_of, conventionally_dynamic
     from .spec import ROOT, STATIC
 
     dynamic = [a for a in spec.axes if a.role != STATIC]
@@ -245,13 +243,13 @@ def build(spec: DimSpec, result: ExportResult | None = None) -> Report:
     for a in spec.axes:
         if a.role != STATIC or a.axis is None:
             continue
-        conv = conventional_name(a.path, a.axis, ranks.get(a.leaf), arguments)
-        if conv is not None and conv[0] in CONVENTIONALLY_DYNAMIC and spec.num_sets > 1:
-            never.setdefault((conv[0], a.expr), []).append(a.label)
+        name = conventionally_dynamic(a.path, a.axis, ranks.get(a.leaf), arguments)
+        if name is not None and spec.num_sets > 1:
+            never.setdefault((name, a.expr), []).append(a.label)
     for (name, value), labels in never.items():
         warnings.append(Warning_(
             "never-varied",
-            f"{_listing(labels)}: {name} by convention, but {value} in every input set, so exported static "
+            f"{listing(labels)}: {name} by convention, but {value} in every input set, so exported static "
             f"(= {value}); if {name} varies in real use, add an input set where it differs",
         ))
     # Sizes 0 and 1.
@@ -272,7 +270,7 @@ def build(spec: DimSpec, result: ExportResult | None = None) -> Report:
         if labels and value == 0:
             warnings.append(Warning_(
                 "size-0-1",
-                f"{_listing(labels)} {'is' if len(labels) == 1 else 'are'} 0 in every set (an empty tensor): exported static",
+                f"{listing(labels)} {'is' if len(labels) == 1 else 'are'} 0 in every set (an empty tensor): exported static",
             ))
 
     report = Report(
@@ -335,9 +333,9 @@ def _headline(report: Report) -> str:
 
 
 def _dim_where(d: DimInfo) -> str:
-    text = f"{len(d.axes)} {'axis' if len(d.axes) == 1 else 'axes'}: {_listing(d.axes)}" if d.axes else "(no axis of its own)"
+    text = f"{len(d.axes)} {'axis' if len(d.axes) == 1 else 'axes'}: {listing(d.axes)}" if d.axes else "(no axis of its own)"
     if d.derived_axes:
-        text += f"; also in {len(d.derived_axes)} derived: {_listing(d.derived_axes)}"
+        text += f"; also in {len(d.derived_axes)} derived: {listing(d.derived_axes)}"
     return text
 
 
@@ -363,7 +361,7 @@ def render_text(report: Report) -> str:
         lines += ["", "int inputs (torch.export takes Dim.DYNAMIC, not a named Dim, for an int)"]
         lines += [f"  {i['path']} = {i['expr']} (values {_values(i['values'])})" for i in report.ints]
     if report.static:
-        lines += ["", f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})", "  " + _listing(report.static)]
+        lines += ["", f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})", "  " + listing(report.static)]
     if report.rejected:
         lines += ["", "seen but not trusted (not emitted)"]
         lines += [f"  {r['relation']}: {r['reason']}" for r in report.rejected]
@@ -432,7 +430,7 @@ def render_rich(report: Report, console: Any) -> None:
         for i in report.ints:
             console.print(f"  {escape(i['path'])} = {escape(i['expr'])} (values {_values(i['values'])})")
     if report.static:
-        console.print(f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): [dim]{escape(_listing(report.static))}[/dim]")
+        console.print(f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): [dim]{escape(listing(report.static))}[/dim]")
     if report.rejected:
         console.print("[bold]seen but not trusted[/bold] (not emitted)")
         for r in report.rejected:
