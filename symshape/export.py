@@ -28,6 +28,8 @@ from .spec import DimSpec
 
 #: Refinement rounds before giving up (each is one trace).
 MAX_ROUNDS = 8
+#: Largest |program - eager| difference a verified set may show.
+ATOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Check:
     #: True when the set was recorded as shapes only and run on values tiled from the example.
     synthetic: bool = False
 
+    @property
+    def passed(self) -> bool:
+        """Accepted by the program, every output within ``ATOL`` of eager."""
+        return self.accepted and (self.max_abs_diff or 0.0) <= ATOL
+
 
 @dataclass
 class ExportResult:
@@ -56,12 +63,21 @@ class ExportResult:
     checks: list[Check] = field(default_factory=list)
     reading: ProgramReading | None = None
     traces: int = 1
+    #: The normalised input sets (the user's objects, never modified), for :meth:`verify`.
+    sets: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
-        """Every observed set accepted, outputs equal to eager within 1e-4 (sets of another
-        structure than the example, ``covered=False``, are reported but not counted)."""
-        return all(c.accepted and (c.max_abs_diff or 0.0) <= 1e-4 for c in self.checks if c.covered)
+        """Every observed set accepted, outputs equal to eager within ``ATOL`` (sets of
+        another structure than the example, ``covered=False``, are reported but not counted)."""
+        return all(c.passed for c in self.checks if c.covered)
+
+    def verify(self, model: Any) -> list[Check]:
+        """Run every observed set through the program and through ``model`` (on copies:
+        forward mutates caches); the checks are stored in ``checks`` and returned."""
+        runnable = self.program.module()
+        self.checks = [_check_any(runnable, model, self.spec, i, s) for i, s in enumerate(self.sets)]
+        return self.checks
 
     def explain(self) -> str:
         lines = [self.spec.explain(), ""]
@@ -140,10 +156,9 @@ def export(
             spec = new_spec
     else:
         raise ExportError(f"torch.export still reported violations after {max_rounds} refinement rounds; last refinements: " + "; ".join(r.change for r in refinements[-3:]))
-    result = ExportResult(program, spec, initial, refinements, reading=read_program(program, spec), traces=round_)
+    result = ExportResult(program, spec, initial, refinements, reading=read_program(program, spec), traces=round_, sets=sets)
     if verify:
-        runnable = program.module()
-        result.checks = [_check_any(runnable, model, spec, i, s) for i, s in enumerate(sets)]
+        result.verify(model)
     return result
 
 

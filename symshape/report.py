@@ -403,6 +403,8 @@ def render_rich(report: Report, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from .export import ATOL
+
     console.print(f"[bold]{escape(_headline(report))}[/bold]")
     if report.dims:
         table = Table(title="dims", title_justify="left", show_lines=False, expand=False)
@@ -453,7 +455,7 @@ def render_rich(report: Report, console: Any) -> None:
                 console.print(f"    {escape(text)}")
         for c in facts["checks"]:
             if c["accepted"]:
-                colour = "green" if (c["max_abs_diff"] or 0.0) <= 1e-4 else "red"
+                colour = "green" if (c["max_abs_diff"] or 0.0) <= ATOL else "red"
                 console.print(f"  set #{c['set']}: [{colour}]max |program - eager| = {c['max_abs_diff']:.2e}[/{colour}]")
             elif not c.get("covered", True):
                 console.print(f"  set #{c['set']}: [yellow]not covered[/yellow]: {escape(str(c['error']))}")
