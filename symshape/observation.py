@@ -77,6 +77,12 @@ def format_path(keys: Sequence[Any]) -> str:
     return "".join(parts)
 
 
+def leaves_by_path(values: Any) -> dict[str, Any]:
+    """Every leaf of ``values`` by its symshape path (caches flattened leaf by leaf)."""
+    ensure_registered()
+    return {format_path(keys): leaf for keys, leaf in pytree.tree_flatten_with_path(values)[0]}
+
+
 def _kind(path: str, value: Any, set_index: int) -> str:
     if isinstance(value, torch.Tensor):
         return TENSOR

@@ -294,9 +294,9 @@ def _dims(value: Any) -> tuple[str | int, ...]:
 
 def _check(session: Any, model: Any, spec: Any, values: dict[str, tuple[str, Any]], label: str, inputs: dict[str, Any]) -> OnnxCheck:
     from .inputs import copy_set
-    from .observation import format_path
+    from .observation import leaves_by_path
 
-    leaves = {format_path(keys): leaf for keys, leaf in pytree.tree_flatten_with_path(copy_set(inputs))[0]}
+    leaves = leaves_by_path(copy_set(inputs))
     feed, shapes = {}, []
     for graph_input in session.get_inputs():
         path = values.get(graph_input.name, (graph_input.name, None))[0]

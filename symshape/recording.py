@@ -117,14 +117,14 @@ def meta_copy(values: Any) -> Any:
 
 
 def _shapes(values: Mapping[str, Any]) -> dict[str, Any]:
-    from .observation import format_path
+    from .observation import leaves_by_path
 
     out: dict[str, Any] = {}
-    for keys, leaf in pytree.tree_flatten_with_path(dict(values))[0]:
+    for path, leaf in leaves_by_path(dict(values)).items():
         if isinstance(leaf, torch.Tensor):
-            out[format_path(keys)] = tuple(leaf.shape)
+            out[path] = tuple(leaf.shape)
         elif isinstance(leaf, int) and not isinstance(leaf, bool):
-            out[format_path(keys)] = leaf
+            out[path] = leaf
     return out
 
 
@@ -267,7 +267,7 @@ class observe:  # noqa: N801 - used as a context manager, like a function
             recorder.__signature__ = obs._signature  # type: ignore[attr-defined]
         except AttributeError:
             pass
-        object.__setattr__(model, obs.method, recorder) if not isinstance(model, torch.nn.Module) else model.__dict__.__setitem__(obs.method, recorder)
+        model.__dict__[obs.method] = recorder  # an instance attribute shadows the method (Module.__setattr__ bypassed)
         return obs
 
     def __exit__(self, *exc: Any) -> None:
@@ -610,9 +610,7 @@ def _set_key(values: Any) -> tuple[tuple[Any, ...], dict[str, str]]:
 def main_structure(sets: list[dict[str, Any]]) -> tuple[list[int], dict[int, Any], list[str]]:
     """Sets of several structures: keep the structure most sets share (ties: more sized
     leaves), project onto it the sets that hold all its sized leaves, leave out the others."""
-    import torch.utils._pytree as pytree
-
-    from .observation import format_path
+    from .observation import format_path, leaves_by_path
 
     keys = [_set_key(s) for s in sets]
     counts: dict[Any, int] = {}
@@ -637,7 +635,7 @@ def main_structure(sets: list[dict[str, Any]]) -> tuple[list[int], dict[int, Any
                 f"(e.g. a prefill without cache): export it separately"
             )
             continue
-        flat = {format_path(p): v for p, v in pytree.tree_flatten_with_path(sets[i])[0]}
+        flat = leaves_by_path(sets[i])
         main_leaves, spec = pytree.tree_flatten_with_path(sets[main_index])
         values = [flat[format_path(p)] if format_path(p) in main_tags else v for p, v in main_leaves]
         projected[i] = pytree.tree_unflatten(values, spec)
