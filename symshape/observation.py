@@ -206,6 +206,9 @@ def dtype_device_notes(path: str, per_set: Sequence[Any]) -> list[str]:
     ``meta`` tensors are shapes only (``symshape.observe`` records calls so) and never
     count as a device difference.
     """
+    first = per_set[0]
+    if all(v.dtype == first.dtype and v.device == first.device for v in per_set[1:]):
+        return []  # the common case, on every tensor leaf: keep it cheap
     notes = []
     dtypes = [getattr(v, "dtype", None) for v in per_set]
     if len(set(dtypes)) > 1:
