@@ -1,7 +1,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install demo test bench bench-compare
+.PHONY: install demo test lint bench bench-compare
 
 # torch is installed first and pinned: torch==2.13.0 is the CPU wheel; an unpinned
 # torch would pull a multi-GB CUDA build.
@@ -14,6 +14,11 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+# ruff (config in pyproject.toml) and the AST architecture test (layers, cycles, private APIs)
+lint: install
+	$(PYTHON) -m ruff check symshape tests
+	$(PYTHON) -m pytest -q tests/test_layering.py
 
 bench: install
 	$(PYTHON) benchmarks/bench_infer.py

@@ -35,7 +35,7 @@ in the listed order on even repetitions and in reverse on odd ones; the table
 shows the median. The garbage collector runs before each timed call.
 
 Per tool the table gives: free symbols in the program's inputs
-(``symshape.program.input_symbols``), guards (``symshape.program.guard_count``:
+(``symshape.input_symbols``), guards (``symshape.exporting.readback.guard_count``:
 input guards plus deferred runtime asserts), and what the program does with a
 set it was not exported on: the other decode set (3, 4, 7), a held-out one-token
 step (4, 1, 9), and a bad set (2, 3, 5) whose ``attention_mask`` is one column too
@@ -87,8 +87,8 @@ import torch.utils._pytree as pytree
 
 import symshape
 from machine import machine_info  # benchmarks/machine.py (run as a script from anywhere)
-from symshape.program import guard_count, input_symbols
-from symshape.tiny_models import llama_decode_inputs, tiny_llama
+from symshape.exporting.readback import guard_count, input_symbols
+from symshape.integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 
 LAYERS = (2, 16)
 HIDDEN = 64

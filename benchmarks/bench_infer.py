@@ -63,7 +63,7 @@ from torch.export.dynamic_shapes import _DimHint, _DimHintType
 
 import symshape
 from machine import machine_info  # benchmarks/machine.py (run as a script from anywhere)
-from symshape.tiny_models import llama_decode_inputs, tiny_llama
+from symshape.integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 
 LLAMA_SHAPES = [(2, 3, 5), (3, 4, 7), (4, 2, 9)]  # (batch, seq_len, past_len) per set
 LEAF_SHAPES = [(2, 5), (3, 7), (4, 6)]  # (batch, seq) per set; seq + 1 = 6 / 8 / 7

@@ -14,7 +14,7 @@ import time
 import torch
 
 import symshape
-from symshape.tiny_models import tiny_llama
+from symshape.integrations.transformers.tiny_models import tiny_llama
 
 
 def record(model, new_tokens: int, batch: int, **options):

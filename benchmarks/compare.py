@@ -28,7 +28,7 @@ active for every tool, so that every tool can see the caches leaf by leaf.
 
 Columns, per tool and entry:
 
-* ``symbols``: free symbols in the program's inputs (``symshape.program.input_symbols``)
+* ``symbols``: free symbols in the program's inputs (``symshape.input_symbols``)
   against the truth (independent dims of the inputs).
 * ``relations``: independent equations the program's input shapes state among the
   truth's dynamic axes (dynamic axes that are symbolic in the program minus the free
@@ -68,9 +68,9 @@ import torch
 import torch.utils._pytree as pytree
 
 import symshape
-import symshape.caches
-from symshape.observation import format_path
-from symshape.program import _user_placeholders, input_symbols
+
+from symshape.core.paths import format_path
+from symshape.exporting.readback import input_symbols, user_inputs
 from tests.zoo import ZOO, ZooEntry
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -146,7 +146,7 @@ TOOLS: dict[str, Callable[[Any, list[dict]], tuple[torch.export.ExportedProgram,
 def program_shapes(program: torch.export.ExportedProgram) -> dict[str, Any]:
     """``"path:axis"`` -> the program's size (an int or a sympy expression) for each user input axis."""
     shapes: dict[str, Any] = {}
-    for path, value in _user_placeholders(program):
+    for _, path, value in user_inputs(program):
         # path is (SequenceKey(1) for kwargs, MappingKey(name), ...): drop the args/kwargs level.
         label = format_path(path[1:])
         if isinstance(value, torch.Tensor):
@@ -235,7 +235,7 @@ def warm_up(tools: list[str]) -> None:
             TOOLS[tool](Toy(), sets)
         except Exception:
             pass
-    symshape.caches.ensure_registered()
+    symshape.register_caches()
 
 
 # -- output ----------------------------------------------------------------------------------

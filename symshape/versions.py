@@ -25,9 +25,11 @@ SUPPORTED: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 }
 
 
-def _spec(package: str) -> str:
+def supported_range(package: str) -> str:
+    """``>=2.13,<2.14``: the range of ``package`` symshape supports (as in pyproject.toml)."""
     low, high = SUPPORTED[package]
-    return f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+    upper = f"{high[0]}" if high[1] == 0 else f"{high[0]}.{high[1]}"
+    return f">={low[0]}.{low[1]},<{upper}"
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
@@ -43,8 +45,8 @@ def _check(package: str, version: str | None) -> None:
     parsed = parse_version(version)
     if parsed is None or not (low <= parsed < high):
         raise SymshapeError(
-            f"symshape supports {package}{_spec(package)}, but {package} {version} is installed. "
-            f"Install a supported version (pip install '{package}{_spec(package)}'), "
+            f"symshape supports {package}{supported_range(package)}, but {package} {version} is installed. "
+            f"Install a supported version (pip install '{package}{supported_range(package)}'), "
             f"or set SYMSHAPE_SKIP_VERSION_CHECK=1 to try anyway."
         )
 

@@ -33,6 +33,6 @@ def max_diff_vs_eager(program: torch.export.ExportedProgram, model: Any, args: t
 
 @pytest.fixture(scope="session")
 def llama():
-    from symshape.tiny_models import tiny_llama
+    from symshape.integrations.transformers.tiny_models import tiny_llama
 
     return tiny_llama(num_layers=2, hidden_size=64)

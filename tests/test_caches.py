@@ -19,8 +19,8 @@ import transformers
 from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 
 import symshape
-from symshape.caches import ensure_registered
-from symshape.observation import format_path
+from symshape.integrations.transformers.caches import ensure_registered
+from symshape.core.paths import format_path
 
 from .conftest import export_with, max_diff_vs_eager
 
@@ -150,7 +150,7 @@ def test_a_class_registered_by_someone_else_is_left_alone() -> None:
             to_dumpable_context=serialized.to_dumpable_context, from_dumpable_context=serialized.from_dumpable_context,
             flatten_with_keys_fn=saved.flatten_with_keys_fn,
         )
-        from symshape.caches import _flatten_spec
+        from symshape.integrations.transformers.caches import _flatten_spec
 
         torch.fx._pytree.register_pytree_flatten_spec(cls, _flatten_spec)
 

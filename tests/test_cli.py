@@ -19,6 +19,7 @@ import torch
 
 import symshape
 from symshape import cli, report
+from symshape.report.rich import render_rich
 
 FACTORIES = textwrap.dedent(
     '''
@@ -222,7 +223,7 @@ def test_rich_rendering_has_the_same_facts() -> None:
 
     spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7)])
     console = Console(file=io.StringIO(), width=200)
-    report.render_rich(report.build(spec), console)
+    render_rich(report.build(spec), console)
     out = console.file.getvalue()
     for fact in ("batch", "past_len", "attention_mask.shape[1] = past_len + seq_len", "no: left Dim.AUTO", "minimum evidence", "warnings"):
         assert fact in out, fact

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import symshape
-from symshape.tiny_models import llama_decode_inputs
+from symshape.integrations.transformers.tiny_models import llama_decode_inputs
 
 from .conftest import max_diff_vs_eager
 

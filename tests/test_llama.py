@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 import symshape
-from symshape.program import input_symbols
-from symshape.tiny_models import llama_decode_inputs
+from symshape.exporting.readback import input_symbols
+from symshape.integrations.transformers.tiny_models import llama_decode_inputs
 
 from .conftest import export_with, max_diff_vs_eager
 

@@ -79,7 +79,7 @@ def test_registered_container_follows_its_flatten() -> None:
 
 SCRIPT = """
 import torch, symshape
-from symshape.tiny_models import tiny_llama, llama_decode_inputs
+from symshape.integrations.transformers.tiny_models import tiny_llama, llama_decode_inputs
 m = tiny_llama()
 print(symshape.infer_dims(m, [llama_decode_inputs(m, 2, 3, 5), llama_decode_inputs(m, 3, 4, 7)]).to_json())
 """

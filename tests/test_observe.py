@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import symshape
-from symshape.recording import RecordedInputs, resize
-from symshape.tiny_models import tiny_llama
+from symshape.infer.resize import resize
+from symshape.recording import RecordedInputs
+from symshape.integrations.transformers.tiny_models import tiny_llama
 
 from .zoo import ZOO
 
@@ -72,7 +73,9 @@ def test_llama_generate_batch2_left_padded(model):
     # no recorded call is safe (prefill: past_len 0, decode: seq_len 1): a synthetic example was built
     assert spec.example_index == len(obs.inputs)
     assert any("synthetic" in n for n in spec.notes)
-    assert any("batch did not vary" in n and "dynamic={'batch'}" in n for n in spec.notes)
+    (batch,) = [nv for nv in spec.never_varied if nv.name == "batch"]  # one detector, one finding
+    assert batch.value == 2 and "input_ids.shape[0]" in batch.axes and batch.hint == "dynamic={'batch'}"
+    assert "pass dynamic={'batch'}" in spec.explain()
     assert len(result.checks) == len(obs.inputs) == 4  # prefill + 3 decode steps
     assert all(c.accepted and c.covered for c in result.checks), result.explain()
     assert result.ok, result.explain()
@@ -83,7 +86,7 @@ def test_llama_generate_batch1_declared_dynamic(model):
     obs = _record(model, 1)
     spec = obs.infer_dims()
     assert "batch" not in spec.dims
-    assert any("batch did not vary" in n for n in spec.notes)
+    assert [nv.name for nv in spec.never_varied if nv.name == "batch"] == ["batch"]
     result = symshape.export(model, obs.inputs, dynamic={"batch"})
     assert set(result.spec.dims) == {"batch", "seq_len", "past_len"}
     assert result.ok and all(c.accepted for c in result.checks), result.explain()
@@ -91,7 +94,7 @@ def test_llama_generate_batch1_declared_dynamic(model):
     other = _record(model, 3, new_tokens=2, pad=0)
     runnable = result.program.module()
     for values in other.inputs:
-        out = runnable(**symshape.inputs.copy_set(values))
+        out = runnable(**symshape.core.copying.copy_set(values))
         assert out.logits.shape[0] == 3
 
 

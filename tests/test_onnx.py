@@ -6,7 +6,6 @@ Needs the ``onnx`` extra (``pip install 'symshape[onnx]'``; ``make install`` ins
 
 from __future__ import annotations
 
-import builtins
 import re
 import sys
 import textwrap
@@ -19,8 +18,9 @@ pytest.importorskip("onnxscript", reason="the symshape[onnx] extra is not instal
 ort = pytest.importorskip("onnxruntime", reason="the symshape[onnx] extra is not installed")
 
 import symshape
-from symshape import cli, onnx_export
-from symshape.tiny_models import llama_decode_inputs, tiny_llama
+from symshape import cli
+from symshape.integrations.onnx import naming as onnx_naming
+from symshape.integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 
 from .zoo import ZOO
 
@@ -114,27 +114,11 @@ def test_readable_expressions() -> None:
 
     b, p, s = (sympy.Symbol(n, integer=True, nonnegative=True) for n in ("batch", "past_len", "seq_len"))
     renamed = {"s13": b, "s70": s, "s10": p, "s53": p + s}
-    assert onnx_export.readable("s10 + s70", renamed) == "past_len + seq_len"
-    assert onnx_export.readable("s53", renamed) == "past_len + seq_len"
-    assert onnx_export.readable("2*s10 + 1", renamed) == "2*past_len + 1"
-    assert onnx_export.readable("s99", renamed) == "s99"  # unknown: left as it is, not guessed
+    assert onnx_naming.readable("s10 + s70", renamed) == "past_len + seq_len"
+    assert onnx_naming.readable("s53", renamed) == "past_len + seq_len"
+    assert onnx_naming.readable("2*s10 + 1", renamed) == "2*past_len + 1"
+    assert onnx_naming.readable("s99", renamed) == "s99"  # unknown: left as it is, not guessed
 
-
-def test_without_the_extra_the_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.split(".")[0] in ("onnxscript", "onnxruntime"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(symshape.SymshapeError) as info:
-        symshape.export_onnx(None, [], "never.onnx")
-    message = str(info.value)
-    assert "pip install 'symshape[onnx]'" in message
-    assert "onnxscript, onnxruntime not installed" in message
-    assert not Path("never.onnx").exists()
 
 
 FACTORY = textwrap.dedent(
@@ -149,6 +133,7 @@ FACTORY = textwrap.dedent(
         return Step(), [(torch.randn(2, 3, 4), torch.randn(2, 5, 4)), (torch.randn(3, 2, 4), torch.randn(3, 6, 4))]
     '''
 )
+
 
 
 def test_cli_export_onnx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

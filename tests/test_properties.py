@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 import symshape
-from symshape.solver import SUM_COEFFICIENTS, solve
+from symshape.infer.solver import SUM_COEFFICIENTS, solve
 
 # ---------------------------------------------------------------------------------
 # Ground truth

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 import symshape
-from symshape.solver import solve
+from symshape.infer.solver import solve
 
 from .conftest import export_with, max_diff_vs_eager
 

@@ -10,7 +10,7 @@ import torch
 from transformers import DynamicCache
 
 import symshape
-from symshape.program import input_symbols
+from symshape.exporting.readback import input_symbols
 
 from .conftest import export_with, max_diff_vs_eager
 

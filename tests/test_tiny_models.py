@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from symshape.tiny_models import CACHE_KWARG, llama_decode_inputs, tiny_llama
+from symshape.integrations.transformers.tiny_models import CACHE_KWARG, llama_decode_inputs, tiny_llama
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def model():
 
 
 def test_import_does_not_import_transformers():
-    code = "import sys, symshape.tiny_models; print('transformers' in sys.modules)"
+    code = "import sys, symshape.integrations.transformers.tiny_models; print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -16,7 +16,7 @@ import torch
 import torch.utils._pytree as pytree
 
 import symshape
-import symshape.caches
+
 
 from .conftest import max_diff_vs_eager
 from .zoo import ZOO, ZooEntry
@@ -51,7 +51,7 @@ def _model(name: str):
 
 def _snapshot(values: dict) -> list:
     """Every leaf of an input set: tensors by shape and content, ints by value."""
-    symshape.caches.ensure_registered()  # so that a cache is seen leaf by leaf, before and after
+    symshape.register_caches()  # so that a cache is seen leaf by leaf, before and after
     return [
         (tuple(leaf.shape), leaf.dtype, leaf.flatten().tolist()) if isinstance(leaf, torch.Tensor) else leaf
         for leaf in pytree.tree_leaves(values)

@@ -706,8 +706,8 @@ def flat_leaves(inputs: dict[str, Any]) -> dict[str, Any]:
     Uses symshape's cache registration and path format, so the truth tables are checked
     against the paths symshape reports.
     """
-    from symshape.caches import ensure_registered
-    from symshape.observation import format_path
+    from symshape.integrations.transformers.caches import ensure_registered
+    from symshape.core.paths import format_path
 
     ensure_registered()
     leaves = {}

@@ -1,0 +1,172 @@
+"""The commands: ``infer``, ``export``, ``demo``, and how their reports are written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from ..exporting import ExportResult, export
+from ..infer import infer_dims
+from ..integrations.onnx import export_onnx, require_onnx
+from ..integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
+from ..exporting.verify import check_program
+from ..report import Report, build, export_lines, render_text
+from ..report.facts import check_facts
+from ..report.text import check_state
+from ..report.rich import render_rich
+from ..spec import DimSpec
+from .errors import FAILED, OK, USAGE, CliError
+from .factory import call_factory
+from .progress import Progress
+
+
+def parse_names(pairs: Sequence[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    names = {}
+    for pair in pairs:
+        key, sep, value = pair.rpartition("=")
+        if not sep or not key or not value:
+            raise CliError(f"--name takes KEY=NAME (KEY is 'path:axis' or an inferred dim name), got {pair!r}", USAGE)
+        names[key] = value
+    return names
+
+
+def choose_format(requested: str, stream: Any) -> str:
+    if requested != "auto":
+        return requested
+    return "rich" if getattr(stream, "isatty", lambda: False)() else "text"
+
+
+def emit_report(report: Report, fmt: str, stream: Any = None) -> None:
+    stream = stream if stream is not None else sys.stdout
+    if fmt == "json":
+        print(json.dumps(report.to_dict(), indent=1), file=stream)
+    elif fmt == "rich":
+        render_rich(report, Console(file=stream, soft_wrap=False, highlight=False))
+    else:
+        print(render_text(report), file=stream)
+
+
+def spec_document(spec: DimSpec, report: Report) -> str:
+    """The spec's JSON (``DimSpec.from_json`` reads it back) with the report facts under ``"report"``."""
+    return json.dumps({**spec.to_dict(), "report": report.to_dict()}, indent=1)
+
+
+def _write(path: str, text: str, what: str, progress: Progress) -> None:
+    if path == "-":
+        print(text)
+        return
+    try:
+        Path(path).write_text(text + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {what} to {path}: {exc}") from exc
+    if not progress.quiet:
+        print(f"symshape: wrote {what} to {path}", file=progress.stream)
+
+
+def cmd_infer(args: argparse.Namespace, progress: Progress) -> int:
+    with progress.step(f"building model and inputs ({args.target})"):
+        model, inputs = call_factory(args.target)
+    with progress.step(f"inferring dims from {len(inputs)} input set(s)"):
+        spec = infer_dims(model, inputs, names=parse_names(args.name))
+    report = build(spec)
+    if args.json:
+        _write(args.json, spec_document(spec, report), "the spec (JSON)", progress)
+    emit_report(report, choose_format(args.format, sys.stdout))
+    return OK
+
+
+def export_and_verify(model: Any, inputs: list[Any], progress: Progress, *, names: dict[str, str] | None = None,
+                      strict: bool = False, verify: bool = True) -> ExportResult:
+    """``symshape.export`` with its tracing and verification shown as two steps."""
+    with progress.step("tracing with torch.export (refining where the model requires it)"):
+        result = export(model, inputs, strict=strict, verify=False, names=names)
+    if verify:
+        with progress.step(f"verifying the program against eager on {len(result.sets)} input set(s)"):
+            result.verify(model)
+    return result
+
+
+def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
+    with progress.step(f"building model and inputs ({args.target})"):
+        model, inputs = call_factory(args.target)
+    result = export_and_verify(model, inputs, progress, names=parse_names(args.name), strict=args.strict, verify=not args.no_verify)
+    report = build(result.spec, result)
+    if args.json:
+        _write(args.json, spec_document(result.spec, report), "the spec (JSON)", progress)
+    emit_report(report, choose_format(args.format, sys.stdout))
+    if result.checks and not result.ok:
+        bad = [c for c in result.checks if c.covered and not c.passed]
+        what = "; ".join(f"set #{c.set_index}: " + ("rejected" if not c.accepted else f"max |program - eager| = {c.max_abs_diff:.2e}") for c in bad)
+        raise CliError(f"verification failed ({what}); {args.output} not written (--no-verify saves without checking)")
+    with progress.step(f"saving with torch.export.save to {args.output}"):
+        try:
+            torch.export.save(result.program, args.output)
+        except Exception as exc:
+            raise CliError(f"torch.export.save could not write {args.output}: {type(exc).__name__}: {exc}") from exc
+    if args.format != "json":
+        print(f"\nsaved the ExportedProgram to {args.output} (torch.export.load reads it back)")
+    if args.onnx:
+        _export_onnx(args, model, inputs, result, progress)
+    return OK
+
+
+def _export_onnx(args: argparse.Namespace, model: Any, inputs: list[Any], result: Any, progress: Progress) -> None:
+    """``--onnx FILE``: torch.onnx.export of the program, symshape's dim names, onnxruntime check."""
+    require_onnx()  # the install hint before any work
+    verify = not args.no_verify
+    with progress.step(f"converting to ONNX (torch.onnx.export, dynamo=True){' and checking with onnxruntime' if verify else ''}"):
+        made = export_onnx(model, inputs, args.onnx, result=result, verify=verify, names=parse_names(args.name))
+    if args.format != "json":
+        print(f"\n{made.explain()}")
+    if made.checks and not made.ok:
+        bad = "; ".join(
+            f"{c.label}: {c.error or f'max |onnx - eager| = {c.max_abs_diff:.2e}'}" for c in made.checks if not c.passed
+        )
+        raise CliError(f"onnxruntime check failed ({bad}); the ONNX model was written to {args.onnx} for inspection")
+
+
+def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
+    out = sys.stdout
+    cases = [(2, 3, 5), (3, 4, 7)]
+    with progress.step(f"building a tiny Llama ({args.layers} layers, random weights, nothing downloaded)"):
+        model = tiny_llama(num_layers=args.layers, hidden_size=64)
+        sets = [llama_decode_inputs(model, *case, seed=i) for i, case in enumerate(cases)]
+    print(f"input sets: two decode steps with a DynamicCache, (batch, seq_len, past_len) = {cases[0]} and {cases[1]}\n", file=out)
+    with progress.step("inferring dims"):
+        start = time.perf_counter()
+        spec = infer_dims(model, sets)
+        elapsed = time.perf_counter() - start
+    fmt = choose_format(args.format, out)
+    emit_report(build(spec), fmt)
+    print(f"\ninferred in {1000 * elapsed:.1f} ms. dynamic_shapes for torch.export.export:", file=out)
+    for name, value in spec.dynamic_shapes.items():
+        print(f"  {name}: {value}", file=out)
+    print(file=out)
+
+    result = export_and_verify(model, sets, progress)
+    print("after export (what the model requires, how the program was checked):", file=out)
+    facts = build(result.spec, result).export
+    assert facts is not None  # build() with a result always has export facts
+    if fmt == "json":
+        print(json.dumps(facts, indent=1), file=out)
+    else:
+        print("\n".join(export_lines(facts)), file=out)
+
+    held_out = (4, 1, 9)
+    with progress.step(f"verifying a held-out one-token decode step {held_out}"):
+        (check,) = check_program(result.program, model, result.spec, [llama_decode_inputs(model, *held_out, seed=3)], "held-out")
+    state = check_state(check_facts(check))
+    print(f"\nheld-out decode step (batch, seq_len, past_len) = {held_out}: {state}", file=out)
+    status = "OK" if result.ok and check.passed else "MISMATCH"
+    print(f"{status}: dims {', '.join(result.spec.dims)}; {result.reading.symbols if result.reading else '?'} free symbols in the program", file=out)
+    return OK if status == "OK" else FAILED

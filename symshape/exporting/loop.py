@@ -1,0 +1,84 @@
+"""``symshape.export``: infer, export, refine on torch's request, read back, verify.
+
+The loop: trace with the spec; when torch reports a constraint violation, apply
+each suggested fix that every observed set satisfies (bounds, equalities, derived
+dims, divisibility), record why, and trace again. A fix the observations break is
+never applied: it is an :class:`ExportError` that names the dim, the axes, the
+values per set, the sets that break it and the model line that forced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..core.records import Refinement
+from ..errors import NOT_CONVERGED, ExportError
+from ..infer import infer_with_sets
+from .explain import explained_error, unexplained_error, unprovable_dims
+from .messages import parse_violation
+from .readback import read_program
+from .refine import apply_fixes, unnamed
+from .result import ExportResult
+from .trace import exportable, name_symbols, source_lines, trace
+
+#: Refinement rounds before giving up (each is one trace).
+MAX_ROUNDS = 8
+
+
+def export(
+    model: Any,
+    inputs: Iterable[Any],
+    *,
+    strict: bool = False,
+    verify: bool = True,
+    names: Mapping[str, str] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+    fake_tensor_cache: bool = False,
+    dynamic: Iterable[str] | None = None,
+) -> ExportResult:
+    """Infer the dims, export with them, refine where the model requires it, verify.
+
+    ``verify=True`` runs the program on every observed input set (copies: forward
+    mutates caches) and compares every output with eager. ``fake_tensor_cache``
+    turns torch's fake-tensor cache back on during tracing (off by default: faster).
+    ``dynamic`` declares axes dynamic that did not vary (see ``infer_dims``).
+    """
+    spec, sets = infer_with_sets(model, inputs, names, dynamic=dynamic)
+    module, layout = exportable(model, spec.layout)
+    initial, refinements = spec, []
+    symbols: dict[str, str] = {}
+    for round_ in range(1, max_rounds + 1):
+        try:
+            program = trace(module, spec, layout, strict, symbols, fake_tensor_cache)
+            break
+        except Exception as exc:  # torch raises many types; only violations are refined
+            message = name_symbols(getattr(exc, "msg", None) or str(exc), symbols, spec)
+            violation = parse_violation(message)
+            if violation is None:
+                raise unexplained_error(exc, message) from exc
+            new_spec, applied, contradictions, skipped = apply_fixes(spec, violation)
+            if not contradictions and not applied and (stuck := unprovable_dims(spec, violation)):
+                # torch cannot prove, for a named Dim, a guard that holds for every size:
+                # give those axes Dim.DYNAMIC (torch ties them itself) and trace again.
+                refinements += [
+                    Refinement(dim, f"{dim}: Dim.DYNAMIC on its axes", f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size")
+                    for dim, guard in stuck
+                ]
+                spec = unnamed(spec, [dim for dim, _ in stuck])
+                continue
+            if contradictions or not applied:
+                sources = source_lines(module, spec, layout, strict)
+                raise explained_error(spec, violation, contradictions, skipped, sources) from None
+            refinements += applied
+            spec = new_spec
+    else:
+        last = "; ".join(r.change for r in refinements[-3:])
+        raise ExportError(
+            f"torch.export still reported violations after {max_rounds} refinement rounds; last refinements: {last}",
+            kind=NOT_CONVERGED,
+        )
+    result = ExportResult(program, spec, initial, refinements, reading=read_program(program, spec), traces=round_, sets=sets)
+    if verify:
+        result.verify(model)
+    return result

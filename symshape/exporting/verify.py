@@ -1,0 +1,115 @@
+"""Verification: run an input set through an exported artifact and through eager,
+and compare every output tensor. One routine for every target: the torch program
+here, ONNX Runtime and ExecuTorch in the integrations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from ..core import trees
+from ..core.copying import copy_set, is_shape_only
+from ..core.records import Check
+from ..infer.observation import describe_difference
+from ..infer.resize import materialise_like
+from ..spec import DimSpec
+from .messages import translate_sources
+
+
+def output_tensors(outputs: Any) -> list[torch.Tensor]:
+    """Every tensor of a model's outputs, in pytree order (caches flattened)."""
+    return [t for t in trees.leaves(outputs) if isinstance(t, torch.Tensor)]
+
+
+def compare(expected: list[torch.Tensor], got: list[torch.Tensor], target: str = "program") -> tuple[float, str | None]:
+    """Largest |got - expected| over every output, or ``inf`` and why they cannot be compared."""
+    if len(expected) != len(got):
+        return float("inf"), f"{len(got)} output tensors from the {target}, {len(expected)} from eager"
+    worst = 0.0
+    for e, g in zip(expected, got):
+        if tuple(e.shape) != tuple(g.shape):
+            return float("inf"), f"output shape {tuple(g.shape)} from the {target}, {tuple(e.shape)} from eager"
+        if e.numel():
+            worst = max(worst, (e.double() - g.double()).abs().max().item())
+    return worst, None
+
+
+def shapes_text(values: dict[str, Any], limit: int = 3) -> str:
+    """``(input_ids=(4, 1), attention_mask=(4, 10), ...)``: the tensor shapes fed."""
+    shapes = [f"{path}={tuple(v.shape)}" for path, v in trees.leaves_by_path(values).items() if isinstance(v, torch.Tensor)]
+    return f"({', '.join(shapes[:limit])}{', ...' if len(shapes) > limit else ''})"
+
+
+def run_check(
+    index: int,
+    values: dict[str, Any],
+    run_artifact: Callable[[dict[str, Any]], list[torch.Tensor]],
+    run_eager: Callable[[dict[str, Any]], list[torch.Tensor]],
+    *,
+    origin: str = "observed",
+    target: str = "program",
+) -> Check:
+    """Run ``values`` (copied for each run: forward mutates caches) through the artifact
+    and through eager. An artifact that raises rejected the set; an eager forward that
+    raises is a failed check with its reason, not a traceback."""
+    shapes = shapes_text(values)
+    try:
+        got = run_artifact(copy_set(values))
+    except Exception as exc:  # a guard of the artifact rejected this set, or it failed inside
+        return Check(index, False, None, re.sub(r"\s+", " ", translate_sources(str(exc)))[:500], origin=origin, shapes=shapes)
+    try:
+        with torch.no_grad():
+            expected = run_eager(copy_set(values))
+    except Exception as exc:  # the model itself fails on this set
+        reason = re.sub(r"\s+", " ", str(exc))[:400]
+        return Check(
+            index, True, float("inf"),
+            f"the {target} accepted it but eager forward raised {type(exc).__name__}: {reason}; nothing to compare",
+            origin=origin, shapes=shapes,
+        )
+    diff, error = compare(expected, got, target)
+    return Check(index, True, diff, error, origin=origin, shapes=shapes)
+
+
+def eager_runner(model: Any, spec: DimSpec) -> Callable[[dict[str, Any]], list[torch.Tensor]]:
+    def run(values: dict[str, Any]) -> list[torch.Tensor]:
+        args, kwargs = spec.layout.split(values)
+        return output_tensors(model(*args, **kwargs))
+
+    return run
+
+
+def check_program(program: torch.export.ExportedProgram, model: Any, spec: DimSpec, sets: list[dict[str, Any]],
+                  origin: str = "observed") -> list[Check]:
+    """Every set through ``program`` and ``model``. A set of another structure than the
+    example is not run (``covered=False``: another graph); a set recorded as shapes
+    only runs on values tiled from the example (``synthetic=True``)."""
+    runnable = program.module()
+
+    def run_program(values: dict[str, Any]) -> list[torch.Tensor]:
+        args, kwargs = spec.layout.split(values)
+        return output_tensors(runnable(*args, **kwargs))
+
+    example = spec.layout.join(spec.args, spec.kwargs)
+    checks = []
+    for index, values in enumerate(sets):
+        if trees.structure(values) != trees.structure(example):
+            try:
+                why = describe_difference(index, example, values, ref_name="the example")
+            except Exception:  # a description is a nicety; never fail the verification on it
+                why = "its structure differs from the example's"
+            checks.append(Check(
+                index, False, None, f"another structure than the example ({why}): another graph, not covered by this program",
+                covered=False, origin=origin,
+            ))
+            continue
+        synthetic = is_shape_only(values)
+        if synthetic:
+            values = materialise_like(values, example)
+        check = run_check(index, values, run_program, eager_runner(model, spec), origin=origin)
+        checks.append(replace(check, synthetic=synthetic))
+    return checks

@@ -1,0 +1,72 @@
+"""Resizing tensors and input sets consistently with what each axis holds.
+
+Used to build a safe tracing example from an observed set, and to run calls that
+were recorded as shapes only on real values tiled from a kept call.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from ..core import trees
+from ..core.paths import argument_of
+
+
+def resize(t: torch.Tensor, shape: Sequence[int], path: str = "", cyclic_axes: Iterable[int] = ()) -> torch.Tensor:
+    """``t`` grown or cut to ``shape``, axis by axis, consistently with what the axis holds.
+
+    Growing: position-like int tensors (``position_ids``, ``cache_position``) continue
+    counting; axes in ``cyclic_axes`` (a batch) repeat their rows; other axes repeat
+    their last slice (a mask gains ones after a real token, ids repeat the last token).
+    Cutting keeps the leading part. An axis of size 0 cannot grow: ValueError.
+    """
+    cyclic = set(cyclic_axes)
+    positional = "position" in argument_of(path) and not t.is_floating_point()
+    for axis, new in enumerate(shape):
+        old = t.shape[axis]
+        if new == old:
+            continue
+        if new < old:
+            t = t.narrow(axis, 0, new)
+            continue
+        if old == 0:
+            raise ValueError(f"{path}.shape[{axis}] is 0 and cannot be grown to {new}")
+        if axis in cyclic:
+            index = torch.arange(new, device=t.device) % old
+            t = t.index_select(axis, index)
+            continue
+        last = t.narrow(axis, old - 1, 1)
+        reps = [1] * t.dim()
+        reps[axis] = new - old
+        tail = last.repeat(*reps)
+        if positional:
+            steps = torch.arange(1, new - old + 1, dtype=t.dtype, device=t.device)
+            view = [1] * t.dim()
+            view[axis] = new - old
+            tail = tail + steps.view(view)
+        t = torch.cat([t, tail], dim=axis)
+    return t.contiguous()
+
+
+def materialise_like(target: Any, source: Any) -> Any:
+    """A set with ``target``'s structure and shapes (meta tensors allowed) and real
+    values taken from ``source`` (same structure), resized leaf by leaf."""
+    t_leaves, spec = trees.flatten_with_paths(target)
+    s_leaves = trees.leaves(source)
+    out = []
+    for (path, t), s in zip(t_leaves, s_leaves):
+        if isinstance(t, torch.Tensor) and t.device.type == "meta":
+            if isinstance(s, torch.Tensor) and s.device.type != "meta" and s.dim() == t.dim():
+                try:
+                    out.append(resize(s.to(t.dtype), t.shape, path, cyclic_axes=(0,) if t.dim() >= 2 else ()))
+                    continue
+                except ValueError:
+                    pass
+            out.append(torch.zeros(t.shape, dtype=t.dtype) if not t.is_floating_point() else torch.randn(t.shape, generator=torch.Generator().manual_seed(0)).to(t.dtype))
+        else:
+            out.append(copy.deepcopy(t) if isinstance(t, torch.Tensor) else t)
+    return trees.unflatten(out, spec)

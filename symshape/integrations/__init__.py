@@ -1,0 +1,8 @@
+"""Integrations with other libraries: transformers (caches, prefill), ONNX.
+
+Importing this package registers the transformers integration's flatten hook, so
+that every flatten in symshape sees caches leaf by leaf."""
+
+from . import transformers
+
+__all__ = ["transformers"]

@@ -1,0 +1,322 @@
+"""transformers integration: make cache objects flatten leaf by leaf.
+
+Cache classes are not registered pytree nodes by default (torch 2.13, transformers
+5.24); without registration a cache is one opaque leaf and export fails ("Cannot
+associate shape ... to non-tensor type DynamicCache"). transformers ships two
+registrations and neither fits symshape:
+
+* ``integrations.executorch.register_dynamic_cache_export_support`` registers
+  ``DynamicCache`` alone as ``{"key_cache": [...], "value_cache": [...]}``. It refuses
+  linear-attention (Mamba, Jamba, Qwen3-Next, ...) layers, drops ``None`` layers
+  without keeping the layer index, and rebuilds sliding-window layers with
+  ``update``, which resets ``cumulative_length`` to the kept key length: once the
+  window is full the rebuilt cache reports another sequence length and mask offset.
+* ``exporters.exporter_dynamo.register_cache_pytrees_for_model`` stores every
+  non-tensor attribute in the treespec context, so a sliding layer's
+  ``cumulative_length`` or a static layer's ``batch_size`` make two input sets
+  with different past lengths / batch sizes different structures; its leaves are
+  named ``[0]``, ``[1]``, ...
+
+So this module registers its own flatten for ``DynamicCache``, ``StaticCache`` and
+``EncoderDecoderCache`` (and their subclasses defined in transformers), only for a
+class nobody registered yet:
+
+* The children of a cache are groups named after the layer attribute, indexed by
+  layer: a list when every layer has a value there, else a dict ``{layer index:
+  value}`` (no ``None`` leaves, and indices stay layer indices).
+  ``cache['key_cache'][0]``, ``cache['value_cache'][0]`` come first (transformers'
+  names: a cache of full ``DynamicLayer`` flattens exactly like transformers' own
+  registration), then ``cache['cumulative_length'][1]`` (an ``int`` leaf for a
+  dynamic sliding layer, a 0-d tensor for a static layer),
+  ``cache['cumulative_length_int'][1]`` (static sliding layer),
+  ``cache['conv_states'][0]`` / ``cache['recurrent_states'][0]`` (linear attention:
+  Mamba, Jamba, Qwen3-Next, LFM2...; a layer with several states gives a dict
+  ``[0][state]``), and any other tensor attribute under its own name.
+* A cache held by a cache (``EncoderDecoderCache``) is a child under its attribute
+  name: ``cache.self_attention_cache['key_cache'][0]``.
+* Everything else (layer classes, sliding window, max length, device, dtype, flags)
+  goes to the treespec context as JSON-able data; attributes that follow from the
+  tensors (a static layer's ``batch_size``/``num_heads``/head dims, a sliding
+  layer's ``_sliding_window_tensor``) are left out and derived on unflatten, so
+  they cannot make two input sets differ in structure.
+* Unflatten rebuilds the objects without running ``__init__`` or ``update`` (no
+  guard, no copy): same classes, same attributes, same behaviour in ``forward``.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from typing import Any
+
+import torch
+
+from ... import _torch
+from ...spec.template import class_path, resolve_class
+from .cache_context import CacheContext, LayerSpec, decode, encode, from_dumpable, to_dumpable
+
+#: Layer attribute -> group name (transformers' names for keys and values).
+_GROUP_NAMES = {"keys": "key_cache", "values": "value_cache"}
+#: Counters that vary with the past length: leaves (ints stay ints), never context.
+_COUNTERS = frozenset({"cumulative_length", "cumulative_length_int", "_previous_number_of_accepted_tokens"})
+#: Static-layer sizes that follow from the key/value tensors.
+_STATIC_SIZES = {"batch_size": ("keys", 0), "num_heads": ("keys", 1), "k_head_dim": ("keys", -1), "v_head_dim": ("values", -1)}
+_SLIDING_TENSOR = "_sliding_window_tensor"
+
+# Leaf forms: how a layer attribute sits in its group entry.
+_PLAIN = "plain"  # the value itself (tensor, int or SymInt)
+_STATE0 = "state0"  # a {0: value} dict (one linear-attention state), stored as the value
+_TREE = "tree"  # a dict / list / tuple of tensors, stored as is
+
+
+# ---------------------------------------------------------------- flatten
+
+
+def _has_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if type(value) is dict:
+        return any(isinstance(v, torch.Tensor) for v in value.values())
+    if type(value) in (list, tuple):
+        return any(isinstance(v, torch.Tensor) for v in value)
+    return False
+
+
+def is_cache(value: Any) -> bool:
+    """True for a transformers cache (cheap when transformers was never imported)."""
+    cache_utils = sys.modules.get("transformers.cache_utils")
+    return cache_utils is not None and isinstance(value, cache_utils.Cache)
+
+
+def _derived(layer: Any, attrs: dict[str, Any]) -> list[str]:
+    """Attributes of ``layer`` rebuilt on unflatten instead of stored."""
+    cache_utils = sys.modules["transformers.cache_utils"]
+    names = []
+    if isinstance(layer, cache_utils.StaticLayer):
+        names += [n for n, (src, _) in _STATIC_SIZES.items() if n in attrs and isinstance(attrs.get(src), torch.Tensor)]
+    if isinstance(layer, cache_utils.DynamicSlidingWindowLayer) and isinstance(attrs.get(_SLIDING_TENSOR), torch.Tensor):
+        names.append(_SLIDING_TENSOR)
+    return names
+
+
+def _leaf_form(name: str, value: Any) -> str | None:
+    """How an attribute is stored as leaves, or None if it is a context constant."""
+    if value is None or isinstance(value, bool):
+        return None
+    if name in _COUNTERS:
+        return _PLAIN  # an int, SymInt or 0-d tensor; or whatever a tree_map put there
+    if isinstance(value, (torch.Tensor, torch.SymInt)):
+        return _PLAIN
+    if _has_tensor(value):
+        return _STATE0 if type(value) is dict and list(value) == [0] else _TREE
+    return None
+
+
+# Objects built by ``_unflatten`` remember which attributes came from leaves, so that
+# flattening them again gives the same structure whatever a ``tree_map`` put in the
+# leaves (torch.export wraps int leaves in ``_IntWrapper``, then fakes every leaf).
+_FROM_LEAVES: weakref.WeakKeyDictionary[Any, tuple[dict[str, str], tuple[str, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _remember(obj: Any, leaves: dict[str, str], derived: tuple[str, ...] = ()) -> None:
+    try:
+        _FROM_LEAVES[obj] = (leaves, derived)
+    except TypeError:  # unhashable or not weak-referenceable: classify by value next time
+        pass
+
+
+def _recalled(obj: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    try:
+        return _FROM_LEAVES.get(obj)
+    except TypeError:
+        return None
+
+
+def _flatten_layers(layers: list[Any]) -> tuple[dict[str, Any], tuple[LayerSpec, ...]]:
+    """One group per leaf attribute: a list over the layers if every layer has a value
+    there, else a dict ``{layer index: value}`` (no ``None`` leaves, indices stay layer
+    indices, and a cache of full layers flattens like transformers' own registration)."""
+    entries: dict[str, dict[int, Any]] = {"key_cache": {}, "value_cache": {}}
+    specs = []
+    for index, layer in enumerate(layers):
+        attrs = vars(layer)
+        recalled = _recalled(layer)
+        known, derived = recalled if recalled is not None else ({}, tuple(_derived(layer, attrs)))
+        constants, leaves = [], []
+        for name, value in attrs.items():
+            if name in derived:
+                continue
+            form = known.get(name) or _leaf_form(name, value)
+            if form == _STATE0 and not (type(value) is dict and list(value) == [0]):
+                form = _leaf_form(name, value)
+            if form is None:
+                constants.append((name, encode(value)))
+                continue
+            leaves.append((name, form))
+            entries.setdefault(_GROUP_NAMES.get(name, name), {})[index] = value[0] if form == _STATE0 else value
+        specs.append(LayerSpec(class_path(type(layer)), tuple(constants), tuple(leaves), tuple(derived)))
+    groups: dict[str, Any] = {}
+    for group, values in entries.items():
+        if group in ("key_cache", "value_cache") and not values and layers:
+            continue  # no attention layer with data (a pure Mamba-style cache)
+        groups[group] = [values[i] for i in range(len(layers))] if len(values) == len(layers) else values
+    return groups, tuple(specs)
+
+
+def _flatten_items(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]:
+    """Children with their pytree keys, and the context."""
+    attrs = vars(cache)
+    recalled = _recalled(cache)
+    known = recalled[0] if recalled is not None else {}
+    children: list[tuple[Any, Any]] = []
+    kinds: list[tuple[str, str]] = []
+    constants = []
+    layer_specs = None
+    if isinstance(attrs.get("layers"), list):
+        groups, layer_specs = _flatten_layers(attrs["layers"])
+        for group, entries in groups.items():
+            children.append((_torch.MappingKey(group), entries))
+            kinds.append((group, "layers_group"))
+    for name, value in attrs.items():
+        if name == "layers" and layer_specs is not None:
+            continue
+        kind = known.get(name)
+        if kind is None:
+            if is_cache(value):
+                kind = "attr"
+            elif _leaf_form(name, value) is not None:
+                kind = "group"
+        if kind is None:
+            constants.append((name, encode(value)))
+            continue
+        children.append((_torch.GetAttrKey(name) if kind == "attr" else _torch.MappingKey(name), value))
+        kinds.append((name, kind))
+    return children, CacheContext(class_path(type(cache)), tuple(kinds), tuple(constants), layer_specs)
+
+
+def _flatten(cache: Any) -> tuple[list[Any], CacheContext]:
+    children, context = _flatten_items(cache)
+    return [c for _, c in children], context
+
+
+def _flatten_with_keys(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]:
+    return _flatten_items(cache)
+
+
+def _flatten_spec(cache: Any, spec: _torch.TreeSpec) -> list[Any]:
+    """For ``torch.fx._pytree.tree_flatten_spec`` (the unlifted program's input flatten)."""
+    children, context = _flatten(cache)
+    if context != spec.context:
+        raise ValueError(
+            f"{type(cache).__name__} does not have the structure the program was exported with "
+            f"(layer types, sliding windows, flags): got {context!r}, expected {spec.context!r}"
+        )
+    return children
+
+
+# ---------------------------------------------------------------- unflatten
+
+
+def _new(path: str, constants: tuple) -> Any:
+    cls = resolve_class(path)
+    obj = cls.__new__(cls)
+    for name, value in constants:
+        obj.__dict__[name] = decode(value)
+    return obj
+
+
+def _unflatten_layer(spec: LayerSpec, index: int, groups: dict[str, list[Any]]) -> Any:
+    layer = _new(spec.cls, spec.constants)
+    for name, form in spec.leaves:
+        value = groups[_GROUP_NAMES.get(name, name)][index]
+        layer.__dict__[name] = {0: value} if form == _STATE0 else value
+    _remember(layer, dict(spec.leaves), spec.derived)
+    for name in spec.derived:
+        if name == _SLIDING_TENSOR:
+            device = layer.__dict__.get("device") or "cpu"
+            layer.__dict__[name] = torch.tensor(layer.__dict__["sliding_window"], dtype=torch.long, device=device)
+        else:
+            src, axis = _STATIC_SIZES[name]
+            shape = getattr(layer.__dict__.get(src), "shape", None)
+            layer.__dict__[name] = None if shape is None else shape[axis]
+    return layer
+
+
+def _unflatten(values: Any, context: CacheContext) -> Any:
+    cache = _new(context.cls, context.constants)
+    groups: dict[str, list[Any]] = {}
+    for (name, kind), value in zip(context.children, values):
+        if kind == "layers_group":
+            groups[name] = value
+        else:
+            cache.__dict__[name] = value
+    if context.layers is not None:
+        cache.__dict__["layers"] = [_unflatten_layer(spec, i, groups) for i, spec in enumerate(context.layers)]
+    _remember(cache, {name: kind for name, kind in context.children if kind != "layers_group"})
+    return cache
+
+
+# ---------------------------------------------------------------- registration
+
+
+def _register(cls: type) -> None:
+    try:
+        _torch.register_pytree_node(
+            cls,
+            _flatten,
+            _unflatten,
+            serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+            to_dumpable_context=to_dumpable,
+            from_dumpable_context=from_dumpable,
+            flatten_with_keys_fn=_flatten_with_keys,
+        )
+    except ValueError as e:  # registered meanwhile (another thread, or a racing import)
+        if "already registered" not in str(e):
+            raise
+        return
+    _torch.register_flatten_spec(cls, _flatten_spec)
+
+
+def _candidates(cache_utils: Any) -> list[type]:
+    """DynamicCache, StaticCache, EncoderDecoderCache and their transformers subclasses."""
+    found, stack = [], [cache_utils.DynamicCache, cache_utils.StaticCache, cache_utils.EncoderDecoderCache]
+    while stack:
+        cls = stack.pop()
+        if cls not in found and cls.__module__.startswith("transformers."):
+            found.append(cls)
+            stack.extend(cls.__subclasses__())
+    return found
+
+
+def ensure_registered() -> None:
+    """Register transformers' cache classes with pytree if transformers is in use.
+
+    Cheap when transformers (or its ``cache_utils``) was never imported: a cache object
+    cannot exist then. A class already registered (by the user, by transformers'
+    ``register_dynamic_cache_export_support`` or ``register_cache_pytrees_for_model``)
+    is left alone.
+    """
+    cache_utils = sys.modules.get("transformers.cache_utils")
+    if cache_utils is None:
+        return
+    registered = [cls for cls in _candidates(cache_utils) if not _torch.is_registered(cls)]
+    for cls in registered:
+        _register(cls)
+    if registered:
+        _allow_in_safe_load(cache_utils, registered)
+
+
+def _allow_in_safe_load(cache_utils: Any, caches: list[type]) -> None:
+    """Let ``torch.export.load`` read example inputs holding caches with ``weights_only=True``.
+
+    A saved program pickles its example inputs; without this, loading fails the safe
+    unpickler on ``DynamicCache`` and torch falls back to ``weights_only=False`` (and
+    logs the fallback with a broken format string). Only the plain data classes we
+    flatten are allowed: caches and their layers.
+    """
+    mixin = getattr(cache_utils, "CacheLayerMixin", None)
+    layers = [
+        obj for obj in vars(cache_utils).values()
+        if isinstance(obj, type) and mixin is not None and issubclass(obj, mixin) and obj.__module__ == cache_utils.__name__
+    ]
+    torch.serialization.add_safe_globals([*caches, *layers])
