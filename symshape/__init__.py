@@ -21,8 +21,8 @@ from .core.rows import AxisRow, DimRow, NeverVaried, RelationRow
 from .exporting import ExportResult, export
 from .exporting.readback import input_symbols
 from .infer import infer_dims
-from .integrations.transformers import ensure_registered as register_caches
 from .integrations.onnx import OnnxExportResult, OnnxValue, export_onnx
+from .integrations.transformers import ensure_registered as register_caches
 from .recording import CallRecord, Observer, RecordedInputs, observe
 from .report import Report
 from .spec import DimSpec

@@ -127,7 +127,9 @@ def guard_frames(
     out = []
     for failure in report.failures:
         data = failure.data if isinstance(failure.data, dict) else {}
-        frames = [{**f, "filename": str(files.get(f.get("filename"), f.get("filename")))} for f in data.get("user_stack", [])]
+        frames = [
+            {**f, "filename": str(files.get(f.get("filename"), f.get("filename")))} for f in data.get("user_stack", [])
+        ]
         out.append((frames, [str(s) for s in data.get("symbol_to_sources", {}).values()]))
     return out
 

@@ -19,19 +19,28 @@ import transformers
 from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 
 import symshape
-from symshape.integrations.transformers.caches import ensure_registered
 from symshape.core.paths import format_path
+from symshape.integrations.transformers.caches import ensure_registered
 
 from .conftest import export_with, max_diff_vs_eager
 
 HEADS, HEAD_DIM, WINDOW = 2, 8, 4
 
 
-def _gemma_config(layer_types: list[str], kv_heads: int = HEADS, head_dim: int = HEAD_DIM) -> transformers.Gemma3TextConfig:
+def _gemma_config(
+    layer_types: list[str], kv_heads: int = HEADS, head_dim: int = HEAD_DIM
+) -> transformers.Gemma3TextConfig:
     return transformers.Gemma3TextConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=len(layer_types),
-        num_attention_heads=2, num_key_value_heads=kv_heads, head_dim=head_dim,
-        sliding_window=WINDOW, layer_types=layer_types, max_position_embeddings=128,
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=len(layer_types),
+        num_attention_heads=2,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        sliding_window=WINDOW,
+        layer_types=layer_types,
+        max_position_embeddings=128,
     )
 
 
@@ -39,7 +48,9 @@ SLIDING_FULL = _gemma_config(["sliding_attention", "full_attention"])
 
 
 def _kv(batch: int, length: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.randn(batch, HEADS, length, HEAD_DIM, generator=gen), torch.randn(batch, HEADS, length, HEAD_DIM, generator=gen)
+    return torch.randn(batch, HEADS, length, HEAD_DIM, generator=gen), torch.randn(
+        batch, HEADS, length, HEAD_DIM, generator=gen
+    )
 
 
 def dynamic_cache(batch: int, past: int, config: Any = SLIDING_FULL, seed: int = 0) -> DynamicCache:
@@ -146,8 +157,12 @@ def test_a_class_registered_by_someone_else_is_left_alone() -> None:
     finally:
         pytree._deregister_pytree_node(cls)
         pytree.register_pytree_node(
-            cls, saved.flatten_fn, saved.unflatten_fn, serialized_type_name=serialized.serialized_type_name,
-            to_dumpable_context=serialized.to_dumpable_context, from_dumpable_context=serialized.from_dumpable_context,
+            cls,
+            saved.flatten_fn,
+            saved.unflatten_fn,
+            serialized_type_name=serialized.serialized_type_name,
+            to_dumpable_context=serialized.to_dumpable_context,
+            from_dumpable_context=serialized.from_dumpable_context,
             flatten_with_keys_fn=saved.flatten_with_keys_fn,
         )
         from symshape.integrations.transformers.caches import _flatten_spec
@@ -166,9 +181,18 @@ def test_full_dynamic_cache_flattens_like_transformers_own_registration() -> Non
     ensure_registered()
     ours, _ = pytree.SUPPORTED_NODES[DynamicCache].flatten_with_keys_fn(cache)
     theirs, _ = _flatten_cache_dict_with_keys(_get_cache_dict(cache), _get_dynamic_cache_layout(cache))
-    assert [k for k, _ in ours] == [k for k, _ in theirs] == [pytree.MappingKey("key_cache"), pytree.MappingKey("value_cache")]
+    assert (
+        [k for k, _ in ours]
+        == [k for k, _ in theirs]
+        == [pytree.MappingKey("key_cache"), pytree.MappingKey("value_cache")]
+    )
     assert all(same(a, b) for (_, a), (_, b) in zip(ours, theirs))
-    assert paths({"cache": cache}) == ["cache['key_cache'][0]", "cache['key_cache'][1]", "cache['value_cache'][0]", "cache['value_cache'][1]"]
+    assert paths({"cache": cache}) == [
+        "cache['key_cache'][0]",
+        "cache['key_cache'][1]",
+        "cache['value_cache'][0]",
+        "cache['value_cache'][1]",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -198,18 +222,32 @@ def test_roundtrip_rebuilds_an_identical_cache_and_the_structure_ignores_sizes(m
 
 def test_paths_are_readable() -> None:
     assert paths({"cache": dynamic_cache(2, 9)}) == [
-        "cache['key_cache'][0]", "cache['key_cache'][1]", "cache['value_cache'][0]", "cache['value_cache'][1]",
+        "cache['key_cache'][0]",
+        "cache['key_cache'][1]",
+        "cache['value_cache'][0]",
+        "cache['value_cache'][1]",
         "cache['cumulative_length'][0]",
     ]
     assert paths({"cache": static_cache(2, 5)}) == [
-        "cache['key_cache'][0]", "cache['key_cache'][1]", "cache['value_cache'][0]", "cache['value_cache'][1]",
-        "cache['cumulative_length'][0]", "cache['cumulative_length'][1]", "cache['cumulative_length_int'][0]",
+        "cache['key_cache'][0]",
+        "cache['key_cache'][1]",
+        "cache['value_cache'][0]",
+        "cache['value_cache'][1]",
+        "cache['cumulative_length'][0]",
+        "cache['cumulative_length'][1]",
+        "cache['cumulative_length_int'][0]",
     ]
     assert paths({"cache": linear_cache(2, 5)}) == [
-        "cache['key_cache'][1]", "cache['value_cache'][1]", "cache['conv_states'][0]", "cache['recurrent_states'][0]",
+        "cache['key_cache'][1]",
+        "cache['value_cache'][1]",
+        "cache['conv_states'][0]",
+        "cache['recurrent_states'][0]",
     ]
     enc_dec = EncoderDecoderCache(dynamic_cache(2, 3, config=None), dynamic_cache(2, 5, config=None))
-    assert paths({"cache": enc_dec})[:2] == ["cache.self_attention_cache['key_cache'][0]", "cache.self_attention_cache['key_cache'][1]"]
+    assert paths({"cache": enc_dec})[:2] == [
+        "cache.self_attention_cache['key_cache'][0]",
+        "cache.self_attention_cache['key_cache'][1]",
+    ]
     assert paths({"cache": enc_dec})[4] == "cache.cross_attention_cache['key_cache'][0]"
 
 
@@ -228,7 +266,10 @@ class ReadSliding(torch.nn.Module):
 
 
 def test_sliding_dynamic_cache_exports() -> None:
-    sets = [{"x": torch.randn(2, 3, 8), "cache": dynamic_cache(2, 6)}, {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)}]
+    sets = [
+        {"x": torch.randn(2, 3, 8), "cache": dynamic_cache(2, 6)},
+        {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)},
+    ]
     held_out = {"x": torch.randn(4, 5, 8), "cache": dynamic_cache(4, 13, seed=2)}
     exprs = infer_export_check(ReadSliding(), sets, held_out)
     assert exprs["cache['key_cache'][1].shape[2]"] == "past_len"
@@ -249,7 +290,10 @@ class ReadStatic(torch.nn.Module):
 
 
 def test_static_cache_exports() -> None:
-    sets = [{"x": torch.randn(2, 3, 8), "cache": static_cache(2, 3)}, {"x": torch.randn(3, 2, 8), "cache": static_cache(3, 5, seed=1)}]
+    sets = [
+        {"x": torch.randn(2, 3, 8), "cache": static_cache(2, 3)},
+        {"x": torch.randn(3, 2, 8), "cache": static_cache(3, 5, seed=1)},
+    ]
     held_out = {"x": torch.randn(4, 5, 8), "cache": static_cache(4, 6, seed=2)}
     exprs = infer_export_check(ReadStatic(), sets, held_out)
     assert exprs["cache['key_cache'][0].shape[0]"] == exprs["cache['value_cache'][1].shape[0]"] == "batch"
@@ -269,7 +313,9 @@ class ReadEncoderDecoder(torch.nn.Module):
 
 def test_encoder_decoder_cache_exports() -> None:
     def make(batch: int, seq: int, past: int, encoder: int, seed: int) -> dict:
-        cache = EncoderDecoderCache(dynamic_cache(batch, past, seed=seed), dynamic_cache(batch, encoder, config=None, seed=seed + 10))
+        cache = EncoderDecoderCache(
+            dynamic_cache(batch, past, seed=seed), dynamic_cache(batch, encoder, config=None, seed=seed + 10)
+        )
         return {"x": torch.randn(batch, seq, 8), "cache": cache}
 
     sets = [make(2, 3, 6, 5, 0), make(3, 2, 9, 7, 1)]
@@ -290,7 +336,10 @@ class ReadLinear(torch.nn.Module):
 
 
 def test_linear_attention_cache_exports() -> None:
-    sets = [{"x": torch.randn(2, 3, 8), "cache": linear_cache(2, 5)}, {"x": torch.randn(3, 2, 8), "cache": linear_cache(3, 7, seed=1)}]
+    sets = [
+        {"x": torch.randn(2, 3, 8), "cache": linear_cache(2, 5)},
+        {"x": torch.randn(3, 2, 8), "cache": linear_cache(3, 7, seed=1)},
+    ]
     exprs = infer_export_check(ReadLinear(), sets, {"x": torch.randn(4, 1, 8), "cache": linear_cache(4, 9, seed=2)})
     assert exprs["cache['conv_states'][0].shape[0]"] == exprs["cache['recurrent_states'][0].shape[0]"] == "batch"
     assert exprs["cache['conv_states'][0].shape[2]"] == "4"
@@ -298,14 +347,19 @@ def test_linear_attention_cache_exports() -> None:
 
 
 def test_saved_program_loads_and_runs() -> None:
-    sets = [{"x": torch.randn(2, 3, 8), "cache": dynamic_cache(2, 6)}, {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)}]
+    sets = [
+        {"x": torch.randn(2, 3, 8), "cache": dynamic_cache(2, 6)},
+        {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)},
+    ]
     model = ReadSliding()
     program = export_with(model, symshape.infer_dims(model, sets))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     buffer.seek(0)
     loaded = torch.export.load(buffer)
-    assert max_diff_vs_eager(loaded, model, (), {"x": torch.randn(4, 5, 8), "cache": dynamic_cache(4, 13, seed=2)}) < 1e-5
+    assert (
+        max_diff_vs_eager(loaded, model, (), {"x": torch.randn(4, 5, 8), "cache": dynamic_cache(4, 13, seed=2)}) < 1e-5
+    )
 
 
 # ---------------------------------------------------------------- a real sliding-window model
@@ -314,7 +368,9 @@ def test_saved_program_loads_and_runs() -> None:
 @pytest.fixture(scope="module")
 def gemma():
     torch.manual_seed(0)
-    return transformers.Gemma3ForCausalLM(_gemma_config(["sliding_attention", "full_attention"], kv_heads=1, head_dim=16)).eval()
+    return transformers.Gemma3ForCausalLM(
+        _gemma_config(["sliding_attention", "full_attention"], kv_heads=1, head_dim=16)
+    ).eval()
 
 
 def gemma_inputs(model: Any, batch: int, seq: int, past: int, seed: int = 0) -> dict:

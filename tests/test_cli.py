@@ -22,7 +22,7 @@ from symshape import cli, report
 from symshape.report.rich import render_rich
 
 FACTORIES = textwrap.dedent(
-    '''
+    """
     import torch
 
     class Add(torch.nn.Module):
@@ -57,7 +57,7 @@ FACTORIES = textwrap.dedent(
         return Add(), [(torch.randn(2, 3), torch.randn(1, 3)), (torch.randn(2, 3),)]
 
     NOT_CALLABLE = 5
-    '''
+    """
 )
 
 
@@ -110,14 +110,21 @@ def test_infer_accepts_a_file_path_and_formats(models: Path, capsys: pytest.Capt
         ("cli_models", 2, "expected MODULE:FACTORY"),
         ("no_such_module:make", 2, "cannot import module 'no_such_module'"),
         ("missing.py:make", 2, "no such file: missing.py"),
-        ("cli_models:nope", 2, "has no attribute 'nope'; callables defined there: Add, Positions, bad_sets, boom, bounded, make, not_a_pair, too_long"),
+        (
+            "cli_models:nope",
+            2,
+            "has no attribute 'nope'; callables defined there: Add, Positions, bad_sets, boom, bounded, make, "
+            "not_a_pair, too_long",
+        ),
         ("cli_models:NOT_CALLABLE", 2, "cli_models:NOT_CALLABLE is not callable (an int)"),
         ("cli_models:boom", 1, "the factory cli_models:boom raised RuntimeError: no weights here"),
         ("cli_models:not_a_pair", 1, "must return (model, inputs), got int"),
         ("cli_models:bad_sets", 1, "bad input sets:"),
     ],
 )
-def test_errors_are_one_message_and_an_exit_status(models: Path, capsys: pytest.CaptureFixture, target: str, code: int, message: str) -> None:
+def test_errors_are_one_message_and_an_exit_status(
+    models: Path, capsys: pytest.CaptureFixture, target: str, code: int, message: str
+) -> None:
     got, out, err = run(capsys, "infer", target, "-q")
     assert got == code
     assert message in err, err
@@ -156,10 +163,26 @@ def test_export_error_is_explained_without_traceback(models: Path, capsys: pytes
 
 def test_python_dash_m_entry_point(models: Path) -> None:
     """The module entry point, as a shell sees it (exit status, stdout vs stderr)."""
-    bad = subprocess.run([sys.executable, "-m", "symshape", "infer", "cli_models:boom"], check=False, cwd=models, capture_output=True, text=True)
-    assert bad.returncode == 1 and "raised RuntimeError: no weights here" in bad.stderr and "Traceback" not in bad.stderr
-    good = subprocess.run([sys.executable, "-m", "symshape", "infer", "cli_models:make", "-q"], check=False, cwd=models, capture_output=True, text=True)
-    assert good.returncode == 0 and good.stdout.startswith("symshape: 2 dim(s) from 2 input set(s)") and good.stderr == ""
+    bad = subprocess.run(
+        [sys.executable, "-m", "symshape", "infer", "cli_models:boom"],
+        check=False,
+        cwd=models,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        bad.returncode == 1 and "raised RuntimeError: no weights here" in bad.stderr and "Traceback" not in bad.stderr
+    )
+    good = subprocess.run(
+        [sys.executable, "-m", "symshape", "infer", "cli_models:make", "-q"],
+        check=False,
+        cwd=models,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        good.returncode == 0 and good.stdout.startswith("symshape: 2 dim(s) from 2 input set(s)") and good.stderr == ""
+    )
 
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture) -> None:
@@ -191,7 +214,14 @@ def test_report_warns_about_minimum_evidence_with_a_breaking_set() -> None:
     assert all(probe[d.name] not in d.values for d in spec.dim_rows)
     assert f"attention_mask.shape[1] = {probe['past_len'] + probe['seq_len']}" in warning.text
     # The set it proposes settles the question: the warning goes away.
-    spec = symshape.infer_dims(None, [_decode_like(2, 3, 5), _decode_like(3, 4, 7), _decode_like(probe["batch"], probe["seq_len"], probe["past_len"])])
+    spec = symshape.infer_dims(
+        None,
+        [
+            _decode_like(2, 3, 5),
+            _decode_like(3, 4, 7),
+            _decode_like(probe["batch"], probe["seq_len"], probe["past_len"]),
+        ],
+    )
     assert not [w for w in report.build(spec).warnings if w.kind == "minimum-evidence"]
 
 
@@ -201,7 +231,9 @@ def test_report_warns_about_conventional_axes_that_never_varied_and_sizes_0_1() 
     kinds = [w.kind for w in facts.warnings]
     assert "never-varied" in kinds and "size-0-1" in kinds
     (never,) = [w.text for w in facts.warnings if w.kind == "never-varied"]
-    assert never.startswith("input_ids.shape[0], attention_mask.shape[0], cache[0].shape[0]: batch by convention, but 1 in every input set")
+    assert never.startswith(
+        "input_ids.shape[0], attention_mask.shape[0], cache[0].shape[0]: batch by convention, but 1 in every input set"
+    )
     (small,) = [w.text for w in facts.warnings if w.kind == "size-0-1"]
     assert small.startswith("seq_len = 1 in set #1")
     text = spec.explain()
@@ -225,5 +257,12 @@ def test_rich_rendering_has_the_same_facts() -> None:
     console = Console(file=io.StringIO(), width=200)
     render_rich(report.build(spec), console)
     out = console.file.getvalue()
-    for fact in ("batch", "past_len", "attention_mask.shape[1] = past_len + seq_len", "no: left Dim.AUTO", "minimum evidence", "warnings"):
+    for fact in (
+        "batch",
+        "past_len",
+        "attention_mask.shape[1] = past_len + seq_len",
+        "no: left Dim.AUTO",
+        "minimum evidence",
+        "warnings",
+    ):
         assert fact in out, fact

@@ -146,6 +146,12 @@ def test_strict_mode_exports_and_reads_back(llama) -> None:
     sets = [llama_decode_inputs(llama, 2, 3, 5, seed=0), llama_decode_inputs(llama, 3, 4, 7, seed=1)]
     result = symshape.export(llama, sets, strict=True)
     assert result.ok and result.reading.symbols == 4
-    # Strict mode keeps the mask relation out of the input guards (non-strict guards it).
+    # Strict mode names the guarded inputs L['flat_args'][i]; read back, they enforce the mask relation,
+    # and the program does reject a mask of another length.
     (check,) = result.reading.relation_checks
-    assert check.status == "not enforced" and "no guard of the program checks it" in check.detail
+    assert check.status == "enforced", check
+    assert "attention_mask.shape[1] >= past_len + seq_len" in result.reading.requirements
+    wrong = llama_decode_inputs(llama, 2, 3, 5, seed=2)
+    wrong["attention_mask"] = torch.ones(2, 9, dtype=torch.int64)
+    with pytest.raises(Exception, match=r"attention_mask\.size\(\)\[1\]"):
+        result.program.module()(**wrong)

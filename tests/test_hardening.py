@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 import torch
 
 import symshape
@@ -42,8 +42,12 @@ class SumAdd(torch.nn.Module):
 
 
 def pair(n: int, dtype: torch.dtype = torch.float32, device: str = "cpu"):
-    return (torch.randn(n, 4, dtype=dtype, device=device) if device != "meta" else torch.empty(n, 4, dtype=dtype, device="meta"),
-            torch.randn(n) if device != "meta" else torch.empty(n, device="meta"))
+    return (
+        torch.randn(n, 4, dtype=dtype, device=device)
+        if device != "meta"
+        else torch.empty(n, 4, dtype=dtype, device="meta"),
+        torch.randn(n) if device != "meta" else torch.empty(n, device="meta"),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -151,9 +155,11 @@ def test_cpu_vs_meta_is_shapes_only_not_a_device_difference() -> None:
 
 
 def test_real_device_difference_is_a_note() -> None:
-    fake = [types.SimpleNamespace(dtype=torch.float32, device=torch.device("cpu")),
-            types.SimpleNamespace(dtype=torch.float32, device=torch.device("cuda", 0)),
-            types.SimpleNamespace(dtype=torch.float32, device=torch.device("meta"))]
+    fake = [
+        types.SimpleNamespace(dtype=torch.float32, device=torch.device("cpu")),
+        types.SimpleNamespace(dtype=torch.float32, device=torch.device("cuda", 0)),
+        types.SimpleNamespace(dtype=torch.float32, device=torch.device("meta")),
+    ]
     (note,) = dtype_device_notes("cache.key[0]", fake)
     assert note.startswith("cache.key[0] is on different devices")
     assert "cpu in set #0" in note and "cuda:0 in set #1" in note and "meta" not in note.split(";")[0]
@@ -225,7 +231,7 @@ def test_supported_ranges_are_the_ones_pyproject_declares() -> None:
 
 def test_installed_versions_pass_and_an_old_transformers_fails() -> None:
     versions.check_versions(str(torch.__version__), versions.installed_transformers())
-    with pytest.raises(symshape.SymshapeError, match="transformers 5.3.0 is installed"):
+    with pytest.raises(symshape.SymshapeError, match=r"transformers 5\.3\.0 is installed"):
         versions.check_versions(str(torch.__version__), "5.3.0")
 
 
@@ -279,7 +285,7 @@ def test_transformers_version_read_without_importing_it(monkeypatch: pytest.Monk
 def test_already_imported_transformers_version_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", types.SimpleNamespace(__version__="9.9.9"))
     assert versions.installed_transformers() == "9.9.9"
-    with pytest.raises(symshape.SymshapeError, match="transformers 9.9.9 is installed"):
+    with pytest.raises(symshape.SymshapeError, match=r"transformers 9\.9\.9 is installed"):
         versions.check_versions()
 
 

@@ -530,9 +530,7 @@ def test_dict_keys_differ_inside_an_argument():
     ("sets", "fragments"),
     [
         pytest.param([(t(2, 3), t(3, 4), t(4))] * 2, ("input set #0", "positional: 3"), id="extra-positional"),
-        pytest.param(
-            [{"x": t(2, 3), "y": t(3, 4), "z": t(4)}] * 2, ("input set #0", "'z'"), id="extra-keyword"
-        ),
+        pytest.param([{"x": t(2, 3), "y": t(3, 4), "z": t(4)}] * 2, ("input set #0", "'z'"), id="extra-keyword"),
         pytest.param([(t(2, 3),)] * 2, ("input set #0", "'y'"), id="missing-required"),
     ],
 )
@@ -719,7 +717,7 @@ def test_user_inputs_are_not_mutated_and_spec_holds_copies_pair():
         assert len(args) == 1
         assert torch.equal(args[0], x0) and torch.equal(kw["y"], y0)
 
-    (x, ), kw = sets[spec.example_index]
+    (x,), kw = sets[spec.example_index]
     assert spec.kwargs["x"] is not x and torch.equal(spec.kwargs["x"], x)
     assert spec.kwargs["y"] is not kw["y"] and torch.equal(spec.kwargs["y"], kw["y"])
     assert spec.kwargs is not kw

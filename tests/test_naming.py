@@ -71,7 +71,11 @@ def test_registered_container_follows_its_flatten() -> None:
 
     sets = [(Pair(torch.randn(b, 4), torch.randn(b, 4)), torch.randn(b, 1)) for b in (2, 5)]
     spec = symshape.infer_dims(M(), sets)
-    assert [a.label for a in spec.axes if a.expr == "pair_left_dim0"] == ["pair.left.shape[0]", "pair.right.shape[0]", "scale.shape[0]"]
+    assert [a.label for a in spec.axes if a.expr == "pair_left_dim0"] == [
+        "pair.left.shape[0]",
+        "pair.right.shape[0]",
+        "scale.shape[0]",
+    ]
     assert spec.dynamic_shapes[0] == [{0: spec.dims["pair_left_dim0"]}, {0: spec.dims["pair_left_dim0"]}]
     program = export_with(M(), spec)
     assert max_diff_vs_eager(program, M(), (Pair(torch.randn(7, 4), torch.randn(7, 4)), torch.randn(7, 1)), {}) == 0.0
@@ -89,5 +93,7 @@ def test_same_json_in_two_processes_with_different_hash_seeds() -> None:
     outputs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        outputs.append(subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True).stdout)
+        outputs.append(
+            subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True).stdout
+        )
     assert outputs[0] == outputs[1] and '"past_len"' in outputs[0]

@@ -7,8 +7,8 @@ import torch
 
 import symshape
 from symshape.infer.resize import resize
-from symshape.recording import RecordedInputs
 from symshape.integrations.transformers.tiny_models import tiny_llama
+from symshape.recording import RecordedInputs
 
 from .zoo import ZOO
 
@@ -33,7 +33,9 @@ def _prompt(batch: int, length: int = 5, pad: int = 2):
 def _record(model, batch: int, new_tokens: int = 4, pad: int = 2, **options):
     ids, mask = _prompt(batch, pad=pad)
     with symshape.observe(model, **options) as obs:
-        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+        model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False
+        )
     return obs
 
 
@@ -162,7 +164,10 @@ def test_whisper_generate_from_audio_features():
     assert out.shape[0] == 2
     # 4 decoder calls; the encoder runs through get_encoder(), not forward: not recorded
     assert len(obs.inputs) == 4
-    assert all("input_features" not in s and s["encoder_outputs"]["last_hidden_state"].shape == (2, WHISPER_ENC_LEN, 32) for s in obs.inputs)
+    assert all(
+        "input_features" not in s and s["encoder_outputs"]["last_hidden_state"].shape == (2, WHISPER_ENC_LEN, 32)
+        for s in obs.inputs
+    )
     assert all(s["decoder_input_ids"].shape == (2, 1) for s in obs.inputs)
     assert any("cross_attention_cache is empty" in n for n in obs.inputs.notes)
     # every decode step has seq_len 1: declare it (and batch) dynamic, as a synthetic example is built

@@ -120,9 +120,8 @@ def test_readable_expressions() -> None:
     assert onnx_naming.readable("s99", renamed) == "s99"  # unknown: left as it is, not guessed
 
 
-
 FACTORY = textwrap.dedent(
-    '''
+    """
     import torch
 
     class Step(torch.nn.Module):
@@ -131,9 +130,8 @@ FACTORY = textwrap.dedent(
 
     def make():
         return Step(), [(torch.randn(2, 3, 4), torch.randn(2, 5, 4)), (torch.randn(3, 2, 4), torch.randn(3, 6, 4))]
-    '''
+    """
 )
-
 
 
 def test_cli_export_onnx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

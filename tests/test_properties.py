@@ -355,7 +355,12 @@ def degeneracy(system: System) -> str | None:
     diffs = {e: tuple(v - vecs[e][0] for v in vecs[e]) for e in exprs}
     for z in exprs:
         others = [e for e in exprs if e != z]
-        combos = [((i, ci), (j, cj)) for i, j in itertools.combinations(others, 2) for ci in SUM_COEFFICIENTS for cj in SUM_COEFFICIENTS]
+        combos = [
+            ((i, ci), (j, cj))
+            for i, j in itertools.combinations(others, 2)
+            for ci in SUM_COEFFICIENTS
+            for cj in SUM_COEFFICIENTS
+        ]
         combos += [tuple((e, 1) for e in t) for t in itertools.combinations(others, 3)]
         for combo in combos:
             if any(sum(c * diffs[e][s] for e, c in combo) != diffs[z][s] for s in range(n)):
@@ -396,9 +401,11 @@ def _check_evidence(what: str, terms: list[tuple[tuple[int, ...], int]], const: 
     varies (two or more points). Sums may compose an affine map with a sum (``2*z + 1``
     with ``z = x + y``), each step supported, so their final constants are not counted."""
     if len(terms) == 1:
-        (values, coef), = terms
+        ((values, coef),) = terms
         fitted = (coef != 1) + (const != 0)
-        assert len(set(values)) >= fitted + 2, f"{what}: {fitted} constant(s) fitted on {len(set(values))} distinct values {values}"
+        assert len(set(values)) >= fitted + 2, (
+            f"{what}: {fitted} constant(s) fitted on {len(set(values))} distinct values {values}"
+        )
     for values, _ in terms:
         assert len(set(values)) >= 2, f"{what}: a root that does not vary {values}"
 
@@ -419,12 +426,16 @@ def _check_lockstep(rows: list[tuple[int, Any, tuple]]) -> None:
         for label, terms in axes:
             if len(terms) > 1:
                 shared = [r for r, _ in terms if r in single]
-                assert not shared, f"sum axis {label} uses {shared}, which axis {[single[r] for r in shared]} of its tensor stands on"
+                assert not shared, (
+                    f"sum axis {label} uses {shared}, which axis {[single[r] for r in shared]} of its tensor stands on"
+                )
 
 
 def check_spec_sound(spec: symshape.DimSpec, system: System) -> None:
     _, values, _ = system.columns()
-    assert [a.values for a in spec.axes] == system.in_flatten_order(values), "axis rows do not match the observed shapes"
+    assert [a.values for a in spec.axes] == system.in_flatten_order(values), (
+        "axis rows do not match the observed shapes"
+    )
     dims = {d.name: d.values for d in spec.dim_rows}
     assert len(dims) == len(spec.dim_rows)
     for row in spec.axes:
@@ -451,7 +462,9 @@ def recovery_failure_solve(system: System) -> str | None:
     solution = solve(columns, leaf_of)
     check_solution_sound(columns, solution, leaf_of)
     found = [solution.class_values[c] for c in solution.roots]
-    return _compare(system, found, [solution.column_expr(i, v) for i, v in enumerate(columns)], truth, lambda e: (e.terms, e.const))
+    return _compare(
+        system, found, [solution.column_expr(i, v) for i, v in enumerate(columns)], truth, lambda e: (e.terms, e.const)
+    )
 
 
 def recovery_failure_infer(system: System) -> str | None:
@@ -461,10 +474,14 @@ def recovery_failure_infer(system: System) -> str | None:
     names = [d.name for d in spec.dim_rows]
     index = {name: i for i, name in enumerate(names)}
     found = [d.values for d in spec.dim_rows]
-    return _compare(system, found, spec.axes, truth, lambda row: (tuple((index[n], c) for n, c in row.terms), row.const))
+    return _compare(
+        system, found, spec.axes, truth, lambda row: (tuple((index[n], c) for n, c in row.terms), row.const)
+    )
 
 
-def _compare(system: System, found: list[tuple[int, ...]], got: list[Any], truth: list[Expr], unpack: Any) -> str | None:
+def _compare(
+    system: System, found: list[tuple[int, ...]], got: list[Any], truth: list[Expr], unpack: Any
+) -> str | None:
     if len(found) != system.num_roots:
         return f"{len(found)} roots found, {system.num_roots} in truth: {[list(v) for v in found]}"
     rename: dict[int, int] = {}
@@ -484,6 +501,7 @@ def _compare(system: System, found: list[tuple[int, ...]], got: list[Any], truth
 # (a) Soundness
 # ---------------------------------------------------------------------------------
 
+
 def fast(examples: int) -> settings:
     return settings(
         max_examples=examples,
@@ -502,7 +520,10 @@ def test_solve_is_sound(system: System) -> None:
 
 
 @fast(500)
-@given(st.integers(2, 6).flatmap(lambda n: st.lists(st.tuples(*[st.integers(0, 6)] * n), min_size=1, max_size=12)), st.data())
+@given(
+    st.integers(2, 6).flatmap(lambda n: st.lists(st.tuples(*[st.integers(0, 6)] * n), min_size=1, max_size=12)),
+    st.data(),
+)
 def test_solve_is_sound_on_arbitrary_columns(columns: list[tuple[int, ...]], data: Any) -> None:
     leaf_of = data.draw(st.lists(st.integers(0, 3), min_size=len(columns), max_size=len(columns)))
     check_solution_sound(columns, solve(columns, leaf_of), leaf_of)
@@ -577,7 +598,9 @@ def test_recovery_rate(label: str, mode: Mode, goal: float) -> None:
     st.lists(st.integers(1, 9), max_size=2),
     st.data(),
 )
-def test_lockstep_axes_of_one_tensor_are_not_related(ns: list[int], offsets: list[int], statics: list[int], data: Any) -> None:
+def test_lockstep_axes_of_one_tensor_are_not_related(
+    ns: list[int], offsets: list[int], statics: list[int], data: Any
+) -> None:
     axes = [("var", b) for b in offsets] + [("static", c) for c in statics]
     axes = data.draw(st.permutations(axes))
     sets = [(_tensor([n + v if kind == "var" else v for kind, v in axes]),) for n in ns]

@@ -105,7 +105,7 @@ def test_static_axes() -> None:
 
 def test_relation_broken_by_one_set_is_not_emitted() -> None:
     good = [(_t(n), _t(n + 1)) for n in (3, 5, 8)]
-    spec = symshape.infer_dims(None, good + [(_t(10), _t(12))])
+    spec = symshape.infer_dims(None, [*good, (_t(10), _t(12))])
     assert _exprs(spec)["arg1.shape[0]"] == "arg1_dim0"
     assert len(spec.dims) == 2
     shared = [(_t(n), _t(n)) for n in (3, 5)] + [(_t(4), _t(6))]

@@ -163,7 +163,9 @@ class _Concat(torch.nn.Module):
 
 def test_program_guards_are_source_text() -> None:
     shapes = ({0: Dim("a")}, {0: Dim("b")}, {0: Dim.AUTO})
-    program = torch.export.export(_Concat(), (torch.ones(2), torch.ones(3), torch.ones(5)), dynamic_shapes=shapes, strict=False)
+    program = torch.export.export(
+        _Concat(), (torch.ones(2), torch.ones(3), torch.ones(5)), dynamic_shapes=shapes, strict=False
+    )
     guards = _torch.program_guards(program)
     assert guards and all(isinstance(g, str) for g in guards)
     assert any("L['m'].size()[0]" in g and "L['x'].size()[0]" in g for g in guards), guards  # m = a + b

@@ -100,7 +100,11 @@ def test_cache_layout_is_the_models_own(name):
     assert type(ours) is type(theirs)
 
     def layer_types(cache):
-        caches = [cache.self_attention_cache, cache.cross_attention_cache] if hasattr(cache, "cross_attention_cache") else [cache]
+        caches = (
+            [cache.self_attention_cache, cache.cross_attention_cache]
+            if hasattr(cache, "cross_attention_cache")
+            else [cache]
+        )
         return [[type(layer).__name__ for layer in c.layers] for c in caches]
 
     assert layer_types(ours) == layer_types(theirs)

@@ -17,18 +17,27 @@ import torch.utils._pytree as pytree
 
 import symshape
 
-
 from .conftest import max_diff_vs_eager
 from .zoo import ZOO, ZooEntry
 
 #: Free symbols torch gives the program: truth (+1 for the AUTO mask axis, +1 for an int counter).
 PROGRAM_SYMBOLS = {
-    "llama": 4, "qwen2": 4, "qwen3": 4, "phi3": 4, "gpt2": 4, "gpt_neox": 4, "falcon": 4,
+    "llama": 4,
+    "qwen2": 4,
+    "qwen3": 4,
+    "phi3": 4,
+    "gpt2": 4,
+    "gpt_neox": 4,
+    "falcon": 4,
     "mistral": 5,  # + cumulative_length (int) of the sliding layers
     "gemma2": 4,
     "gemma2_window_full": 5,  # seq_len exported Dim.DYNAMIC per axis (see UNNAMED)
-    "t5": 5, "bart": 5,  # batch, encoder_seq_len, seq_len, past_len + decoder mask
-    "whisper": 4, "bert": 2, "vit": 3, "mamba": 1,
+    "t5": 5,
+    "bart": 5,  # batch, encoder_seq_len, seq_len, past_len + decoder mask
+    "whisper": 4,
+    "bert": 2,
+    "vit": 3,
+    "mamba": 1,
 }
 
 #: Families whose program accepts a longer mask (only mask >= past_len + seq_len is guarded).
@@ -40,11 +49,15 @@ UNNAMED = {"gemma2_window_full": ["seq_len: Dim.DYNAMIC on its axes"]}
 
 #: Families the model forbids exporting with their dims, and what the error must name.
 NOT_EXPORTABLE = {
-    "mamba_prefill": ("seq_len is specialised", "input_ids.shape[1]", r"modeling_mamba\.py:\d+ in mamba_selective_scan: for index in range\(seq_len\)"),
+    "mamba_prefill": (
+        "seq_len is specialised",
+        "input_ids.shape[1]",
+        r"modeling_mamba\.py:\d+ in mamba_selective_scan: for index in range\(seq_len\)",
+    ),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name: str):
     return ZOO[name].build()
 
@@ -71,7 +84,9 @@ def test_family_exports_and_verifies(name: str) -> None:
     assert [_snapshot(s) for s in sets] == before, "export mutated the user's inputs"
     exprs = {(a.path if a.axis is None else f"{a.path}:{a.axis}"): a.expr for a in result.spec.axes}
     assert {k: exprs.get(k) for k in entry.truth} == entry.truth
-    assert all(e.lstrip("-").isdigit() for k, e in exprs.items() if k not in entry.truth), "an axis outside the truth table is dynamic"
+    assert all(e.lstrip("-").isdigit() for k, e in exprs.items() if k not in entry.truth), (
+        "an axis outside the truth table is dynamic"
+    )
     assert len(result.spec.dims) == entry.expected_free_symbols
     assert result.reading.symbols == PROGRAM_SYMBOLS[name]
     assert [r.change for r in result.refinements if "Dim.DYNAMIC" in r.change] == UNNAMED.get(name, [])

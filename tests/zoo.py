@@ -102,7 +102,9 @@ def _filled_cache(config: Any, num_layers: int, kv_shape: tuple[int, ...], gen: 
     return cache
 
 
-def _kv_truth(prefix: str, num_layers: int, length: str, sliding: tuple[int, ...] = (), window_full: bool = False) -> dict[str, str]:
+def _kv_truth(
+    prefix: str, num_layers: int, length: str, sliding: tuple[int, ...] = (), window_full: bool = False
+) -> dict[str, str]:
     """Truth rows for ``(batch, heads, length, head_dim)`` key/value layers under ``prefix``.
 
     ``sliding`` lists the DynamicSlidingWindowLayer indices: they add the int leaf
@@ -187,23 +189,39 @@ def _decoder_only_entry(
 
 def _llama_config() -> Any:
     return transformers.LlamaConfig(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
     )
 
 
 def _qwen2_config() -> Any:
     return transformers.Qwen2Config(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
     )
 
 
 def _qwen3_config() -> Any:
     # head_dim is explicit and != hidden / heads (64 / 4 = 16), as in real Qwen3 checkpoints.
     return transformers.Qwen3Config(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=256,
     )
 
 
@@ -211,16 +229,30 @@ def _mistral_config() -> Any:
     # sliding_window keeps Mistral's default 4096, as in Mistral-7B-v0.1: cache layers are
     # DynamicSlidingWindowLayer, but no case comes near the window.
     return transformers.MistralConfig(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=256,
     )
 
 
 def _phi3_config() -> Any:
     return transformers.Phi3Config(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
-        original_max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+        original_max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
     )
 
 
@@ -232,9 +264,16 @@ GEMMA2_SMALL_WINDOW = 4
 
 def _gemma2_config(sliding_window: int = GEMMA2_SLIDING_WINDOW) -> Any:
     return transformers.Gemma2Config(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=16,
-        sliding_window=sliding_window, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        query_pre_attn_scalar=16,
+        sliding_window=sliding_window,
+        max_position_embeddings=256,
         layer_types=["sliding_attention", "full_attention"],
     )
 
@@ -245,24 +284,40 @@ def _gemma2_small_window_config() -> Any:
 
 def _gpt2_config() -> Any:
     return transformers.GPT2Config(
-        vocab_size=VOCAB, n_positions=64, n_embd=64, n_layer=2, n_head=4,
-        bos_token_id=0, eos_token_id=0,
+        vocab_size=VOCAB,
+        n_positions=64,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
     )
 
 
 def _gpt_neox_config() -> Any:
     return transformers.GPTNeoXConfig(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=256,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=256,
     )
 
 
 def _falcon_config() -> Any:
     # Falcon-7B layout: multi-query attention (one key/value head), rotary, parallel attention.
     return transformers.FalconConfig(
-        vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        multi_query=True, new_decoder_architecture=False, alibi=False, max_position_embeddings=256,
-        bos_token_id=0, eos_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        multi_query=True,
+        new_decoder_architecture=False,
+        alibi=False,
+        max_position_embeddings=256,
+        bos_token_id=0,
+        eos_token_id=0,
     )
 
 
@@ -276,28 +331,64 @@ _ROPE_NOTE = "Rotary positions: no hard position bound below max_position_embedd
 
 DECODER_ONLY = [
     _decoder_only_entry(
-        "llama", "LlamaForCausalLM", _llama_config, 2, 16, _TWO_LOCKSTEP, _DECODE,
+        "llama",
+        "LlamaForCausalLM",
+        _llama_config,
+        2,
+        16,
+        _TWO_LOCKSTEP,
+        _DECODE,
         "GQA (4 query heads, 2 kv heads). " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "qwen2", "Qwen2ForCausalLM", _qwen2_config, 2, 16, _THREE, {"batch": 5, "seq_len": 1, "past_len": 11},
+        "qwen2",
+        "Qwen2ForCausalLM",
+        _qwen2_config,
+        2,
+        16,
+        _THREE,
+        {"batch": 5, "seq_len": 1, "past_len": 11},
         "GQA, q/k/v biases, full attention (use_sliding_window=False). " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "qwen3", "Qwen3ForCausalLM", _qwen3_config, 2, 32, _TWO_LOCKSTEP, _DECODE,
+        "qwen3",
+        "Qwen3ForCausalLM",
+        _qwen3_config,
+        2,
+        32,
+        _TWO_LOCKSTEP,
+        _DECODE,
         "GQA with explicit head_dim=32 != hidden/heads=16, q/k RMSNorm. " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "mistral", "MistralForCausalLM", _mistral_config, 2, 16, _THREE, {"batch": 4, "seq_len": 1, "past_len": 10},
+        "mistral",
+        "MistralForCausalLM",
+        _mistral_config,
+        2,
+        16,
+        _THREE,
+        {"batch": 4, "seq_len": 1, "past_len": 10},
         "sliding_window=4096 (default): DynamicCache layers are DynamicSlidingWindowLayer, never full in "
         "these cases, so the cache length is past_len; beyond 4095 cached tokens it would be capped. " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "phi3", "Phi3ForCausalLM", _phi3_config, 4, 16, _TWO_LOCKSTEP, _DECODE,
+        "phi3",
+        "Phi3ForCausalLM",
+        _phi3_config,
+        4,
+        16,
+        _TWO_LOCKSTEP,
+        _DECODE,
         "Fused qkv_proj and gate_up_proj; no GQA (kv heads = heads); pad_token_id set below vocab. " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "gemma2", "Gemma2ForCausalLM", _gemma2_config, 2, 16, _THREE, {"batch": 4, "seq_len": 1, "past_len": 12},
+        "gemma2",
+        "Gemma2ForCausalLM",
+        _gemma2_config,
+        2,
+        16,
+        _THREE,
+        {"batch": 4, "seq_len": 1, "past_len": 12},
         f"Layer 0 sliding (window {GEMMA2_SLIDING_WINDOW}), layer 1 full. Layer 0 is a "
         "DynamicSlidingWindowLayer: it keeps min(past_len, sliding_window - 1) tokens, carries the Python int "
         "cumulative_length (= past_len, an int leaf cache['cumulative_length'][0]) and its mask sizes branch on "
@@ -308,9 +399,16 @@ DECODER_ONLY = [
         "exports and runs all cases, with seq_len and past_len bounded above (range [2, 12]) by the window.",
     ),
     _decoder_only_entry(
-        "gemma2_window_full", "Gemma2ForCausalLM", _gemma2_small_window_config, 2, 16,
-        [{"batch": 2, "seq_len": 3, "past_len": 5}, {"batch": 3, "seq_len": 4, "past_len": 7},
-         {"batch": 2, "seq_len": 2, "past_len": 6}],
+        "gemma2_window_full",
+        "Gemma2ForCausalLM",
+        _gemma2_small_window_config,
+        2,
+        16,
+        [
+            {"batch": 2, "seq_len": 3, "past_len": 5},
+            {"batch": 3, "seq_len": 4, "past_len": 7},
+            {"batch": 2, "seq_len": 2, "past_len": 6},
+        ],
         {"batch": 4, "seq_len": 1, "past_len": 9},
         f"Same model with sliding_window={GEMMA2_SMALL_WINDOW} < past_len in every case (long-context regime): "
         f"the sliding layer 0 keeps a CONSTANT {GEMMA2_SMALL_WINDOW - 1} tokens (static axis, no truth row) while "
@@ -325,18 +423,36 @@ DECODER_ONLY = [
         window_full=True,
     ),
     _decoder_only_entry(
-        "gpt2", "GPT2LMHeadModel", _gpt2_config, 4, 16, _TWO_LOCKSTEP, _DECODE,
+        "gpt2",
+        "GPT2LMHeadModel",
+        _gpt2_config,
+        4,
+        16,
+        _TWO_LOCKSTEP,
+        _DECODE,
         "Learned absolute position embeddings: past_len + seq_len <= n_positions=64 (max position bound). "
         "Forward order is (input_ids, cache, attention_mask, token_type_ids, position_ids, ...): cache is the "
         "2nd positional parameter, so pass everything by keyword. No GQA.",
     ),
     _decoder_only_entry(
-        "gpt_neox", "GPTNeoXForCausalLM", _gpt_neox_config, 4, 16, _THREE, {"batch": 5, "seq_len": 1, "past_len": 13},
+        "gpt_neox",
+        "GPTNeoXForCausalLM",
+        _gpt_neox_config,
+        4,
+        16,
+        _THREE,
+        {"batch": 5, "seq_len": 1, "past_len": 13},
         "Partial rotary (partial_rotary_factor=0.25), fused query_key_value, parallel residual. "
         "cache comes after inputs_embeds in the signature. " + _ROPE_NOTE,
     ),
     _decoder_only_entry(
-        "falcon", "FalconForCausalLM", _falcon_config, 1, 16, _TWO_LOCKSTEP, _DECODE,
+        "falcon",
+        "FalconForCausalLM",
+        _falcon_config,
+        1,
+        16,
+        _TWO_LOCKSTEP,
+        _DECODE,
         "Multi-query attention: cache has ONE key/value head (static size 1 axis, not to be confused with "
         "a dynamic dim that happens to be 1). " + _ROPE_NOTE,
     ),
@@ -348,7 +464,14 @@ DECODER_ONLY = [
 
 
 def _encoder_decoder_cache(
-    config: Any, num_layers: int, batch: int, heads: int, head_dim: int, past_len: int, enc_len: int, gen: torch.Generator
+    config: Any,
+    num_layers: int,
+    batch: int,
+    heads: int,
+    head_dim: int,
+    past_len: int,
+    enc_len: int,
+    gen: torch.Generator,
 ) -> EncoderDecoderCache:
     """Self-attention cache of ``past_len`` and cross-attention cache of ``enc_len``, as after a prefill.
 
@@ -383,8 +506,15 @@ def _enc_dec_truth(num_layers: int, enc: str, with_encoder_mask: bool, with_deco
 
 
 def _seq2seq_entry(
-    name: str, model_class: str, config_fn: Callable[[], Any], heads: int, head_dim: int, d_model: int,
-    train_cases: list[Case], held_out: Case, notes: str,
+    name: str,
+    model_class: str,
+    config_fn: Callable[[], Any],
+    heads: int,
+    head_dim: int,
+    d_model: int,
+    train_cases: list[Case],
+    held_out: Case,
+    notes: str,
 ) -> ZooEntry:
     """T5 / BART: what ``generate`` passes at a decode step, plus a decoder_attention_mask."""
     num_layers = 2
@@ -421,17 +551,37 @@ def _seq2seq_entry(
 
 def _t5_config() -> Any:
     return transformers.T5Config(
-        vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=16,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        vocab_size=VOCAB,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
     )
 
 
 def _bart_config() -> Any:
     return transformers.BartConfig(
-        vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
+        vocab_size=VOCAB,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_eos_token_id=2,
     )
 
 
@@ -443,7 +593,14 @@ _SEQ2SEQ_HELD_OUT = {"batch": 4, "seq_len": 1, "past_len": 10, "encoder_seq_len"
 
 SEQ2SEQ = [
     _seq2seq_entry(
-        "t5", "T5ForConditionalGeneration", _t5_config, 4, 8, 32, _SEQ2SEQ_TRAIN, _SEQ2SEQ_HELD_OUT,
+        "t5",
+        "T5ForConditionalGeneration",
+        _t5_config,
+        4,
+        8,
+        32,
+        _SEQ2SEQ_TRAIN,
+        _SEQ2SEQ_HELD_OUT,
         "Decode step as generate() runs it: decoder_input_ids, encoder_outputs (BaseModelOutput), the "
         "encoder attention_mask (batch, encoder_seq_len), an EncoderDecoderCache whose cross cache is "
         "already filled (length encoder_seq_len); decoder_attention_mask (batch, past_len + seq_len) is "
@@ -451,8 +608,14 @@ SEQ2SEQ = [
         "no position bound.",
     ),
     _seq2seq_entry(
-        "bart", "BartForConditionalGeneration", _bart_config, 4, 8, 32,
-        [*_SEQ2SEQ_TRAIN, {"batch": 2, "seq_len": 2, "past_len": 6, "encoder_seq_len": 5}], _SEQ2SEQ_HELD_OUT,
+        "bart",
+        "BartForConditionalGeneration",
+        _bart_config,
+        4,
+        8,
+        32,
+        [*_SEQ2SEQ_TRAIN, {"batch": 2, "seq_len": 2, "past_len": 6, "encoder_seq_len": 5}],
+        _SEQ2SEQ_HELD_OUT,
         "Same decode-step layout as T5. Learned positions (offset 2): past_len + seq_len <= "
         "max_position_embeddings=64 for the decoder, encoder_seq_len <= 64 for the encoder (not run here). "
         "Decoder positions come from the cache length (no decoder_position_ids parameter).",
@@ -466,11 +629,23 @@ WHISPER_ENC_LEN = 16
 
 def _whisper_config() -> Any:
     return transformers.WhisperConfig(
-        vocab_size=VOCAB, num_mel_bins=8, d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        max_source_positions=WHISPER_ENC_LEN, max_target_positions=64,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=3,
-        begin_suppress_tokens=None, suppress_tokens=None,
+        vocab_size=VOCAB,
+        num_mel_bins=8,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=WHISPER_ENC_LEN,
+        max_target_positions=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+        begin_suppress_tokens=None,
+        suppress_tokens=None,
     )
 
 
@@ -517,8 +692,13 @@ WHISPER = ZooEntry(
 
 def _bert_config() -> Any:
     return transformers.BertConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        max_position_embeddings=64, type_vocab_size=2,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        type_vocab_size=2,
     )
 
 
@@ -539,8 +719,11 @@ BERT = ZooEntry(
     make_inputs=_bert_inputs,
     train_cases=[{"batch": 2, "seq_len": 5}, {"batch": 3, "seq_len": 6}, {"batch": 2, "seq_len": 8}],
     held_out={"batch": 5, "seq_len": 11},
-    truth={f"{name}:{axis}": dim for name in ("input_ids", "attention_mask", "token_type_ids")
-           for axis, dim in ((0, "batch"), (1, "seq_len"))},
+    truth={
+        f"{name}:{axis}": dim
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+        for axis, dim in ((0, "batch"), (1, "seq_len"))
+    },
     expected_free_symbols=2,
     notes=(
         "Learned absolute positions: seq_len <= max_position_embeddings=64 (export bounds it: [2, 64]). "
@@ -556,8 +739,13 @@ VIT_PATCH = 4
 
 def _vit_config() -> Any:
     return transformers.ViTConfig(
-        image_size=16, patch_size=VIT_PATCH, num_channels=3, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64,
+        image_size=16,
+        patch_size=VIT_PATCH,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
     )
 
 
@@ -605,8 +793,15 @@ VIT = ZooEntry(
 
 def _mamba_config() -> Any:
     return transformers.MambaConfig(
-        vocab_size=VOCAB, hidden_size=32, state_size=8, num_hidden_layers=2, conv_kernel=4, expand=2,
-        pad_token_id=0, bos_token_id=0, eos_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        state_size=8,
+        num_hidden_layers=2,
+        conv_kernel=4,
+        expand=2,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
     )
 
 
@@ -651,7 +846,8 @@ MAMBA = ZooEntry(
         "(causal_conv1d_update + selective_state_update) is taken on `seq_len == 1`, a longer input takes the "
         "full-sequence path instead. There is no past_len: the states are fixed size (conv_kernel=4 columns, "
         "state_size=8), nothing in the inputs records how many tokens were seen. No attention_mask: "
-        "MambaForCausalLM.prepare_inputs_for_generation drops it at every decode step. The cache is NOT flattenable by transformers' own "
+        "MambaForCausalLM.prepare_inputs_for_generation drops it at every decode step. The cache is NOT "
+        "flattenable by transformers' own "
         "DynamicCache registration (register_dynamic_cache_export_support refuses LinearAttentionLayer); "
         "symshape's registration flattens it to cache['conv_states'][i] / cache['recurrent_states'][i] and "
         "torch.export then works with a dynamic batch (checked by hand: Dim.AUTO gives one symbol, program == "
@@ -680,7 +876,12 @@ MAMBA_PREFILL = ZooEntry(
     make_inputs=_mamba_prefill_inputs,
     train_cases=[{"batch": 2, "seq_len": 3}, {"batch": 3, "seq_len": 4}, {"batch": 2, "seq_len": 6}],
     held_out={"batch": 4, "seq_len": 7},
-    truth={"input_ids:0": "batch", "input_ids:1": "seq_len", "attention_mask:0": "batch", "attention_mask:1": "seq_len"},
+    truth={
+        "input_ids:0": "batch",
+        "input_ids:1": "seq_len",
+        "attention_mask:0": "batch",
+        "attention_mask:1": "seq_len",
+    },
     expected_free_symbols=2,
     notes=(
         "Plain forward (use_cache=False, a bool constant), no cache. seq_len is a true dynamic dim of the inputs "
@@ -706,8 +907,8 @@ def flat_leaves(inputs: dict[str, Any]) -> dict[str, Any]:
     Uses symshape's cache registration and path format, so the truth tables are checked
     against the paths symshape reports.
     """
-    from symshape.integrations.transformers.caches import ensure_registered
     from symshape.core.paths import format_path
+    from symshape.integrations.transformers.caches import ensure_registered
 
     ensure_registered()
     leaves = {}

@@ -14,14 +14,14 @@ import torch
 from rich.console import Console
 
 from ..exporting import ExportResult, export
+from ..exporting.verify import check_program
 from ..infer import infer_dims
 from ..integrations.onnx import export_onnx, require_onnx
 from ..integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
-from ..exporting.verify import check_program
 from ..report import Report, build, export_lines, render_text
 from ..report.facts import check_facts
-from ..report.text import check_state
 from ..report.rich import render_rich
+from ..report.text import check_state
 from ..spec import DimSpec
 from .errors import FAILED, OK, USAGE, CliError
 from .factory import call_factory
@@ -85,8 +85,15 @@ def cmd_infer(args: argparse.Namespace, progress: Progress) -> int:
     return OK
 
 
-def export_and_verify(model: Any, inputs: list[Any], progress: Progress, *, names: dict[str, str] | None = None,
-                      strict: bool = False, verify: bool = True) -> ExportResult:
+def export_and_verify(
+    model: Any,
+    inputs: list[Any],
+    progress: Progress,
+    *,
+    names: dict[str, str] | None = None,
+    strict: bool = False,
+    verify: bool = True,
+) -> ExportResult:
     """``symshape.export`` with its tracing and verification shown as two steps."""
     with progress.step("tracing with torch.export (refining where the model requires it)"):
         result = export(model, inputs, strict=strict, verify=False, names=names)
@@ -99,14 +106,20 @@ def export_and_verify(model: Any, inputs: list[Any], progress: Progress, *, name
 def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
     with progress.step(f"building model and inputs ({args.target})"):
         model, inputs = call_factory(args.target)
-    result = export_and_verify(model, inputs, progress, names=parse_names(args.name), strict=args.strict, verify=not args.no_verify)
+    result = export_and_verify(
+        model, inputs, progress, names=parse_names(args.name), strict=args.strict, verify=not args.no_verify
+    )
     report = build(result.spec, result)
     if args.json:
         _write(args.json, spec_document(result.spec, report), "the spec (JSON)", progress)
     emit_report(report, choose_format(args.format, sys.stdout))
     if result.checks and not result.ok:
         bad = [c for c in result.checks if c.covered and not c.passed]
-        what = "; ".join(f"set #{c.set_index}: " + ("rejected" if not c.accepted else f"max |program - eager| = {c.max_abs_diff:.2e}") for c in bad)
+        what = "; ".join(
+            f"set #{c.set_index}: "
+            + ("rejected" if not c.accepted else f"max |program - eager| = {c.max_abs_diff:.2e}")
+            for c in bad
+        )
         raise CliError(f"verification failed ({what}); {args.output} not written (--no-verify saves without checking)")
     with progress.step(f"saving with torch.export.save to {args.output}"):
         try:
@@ -124,7 +137,9 @@ def _export_onnx(args: argparse.Namespace, model: Any, inputs: list[Any], result
     """``--onnx FILE``: torch.onnx.export of the program, symshape's dim names, onnxruntime check."""
     require_onnx()  # the install hint before any work
     verify = not args.no_verify
-    with progress.step(f"converting to ONNX (torch.onnx.export, dynamo=True){' and checking with onnxruntime' if verify else ''}"):
+    with progress.step(
+        f"converting to ONNX (torch.onnx.export, dynamo=True){' and checking with onnxruntime' if verify else ''}"
+    ):
         made = export_onnx(model, inputs, args.onnx, result=result, verify=verify, names=parse_names(args.name))
     if args.format != "json":
         print(f"\n{made.explain()}")
@@ -141,7 +156,10 @@ def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
     with progress.step(f"building a tiny Llama ({args.layers} layers, random weights, nothing downloaded)"):
         model = tiny_llama(num_layers=args.layers, hidden_size=64)
         sets = [llama_decode_inputs(model, *case, seed=i) for i, case in enumerate(cases)]
-    print(f"input sets: two decode steps with a DynamicCache, (batch, seq_len, past_len) = {cases[0]} and {cases[1]}\n", file=out)
+    print(
+        f"input sets: two decode steps with a DynamicCache, (batch, seq_len, past_len) = {cases[0]} and {cases[1]}\n",
+        file=out,
+    )
     with progress.step("inferring dims"):
         start = time.perf_counter()
         spec = infer_dims(model, sets)
@@ -164,9 +182,15 @@ def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
 
     held_out = (4, 1, 9)
     with progress.step(f"verifying a held-out one-token decode step {held_out}"):
-        (check,) = check_program(result.program, model, result.spec, [llama_decode_inputs(model, *held_out, seed=3)], "held-out")
+        (check,) = check_program(
+            result.program, model, result.spec, [llama_decode_inputs(model, *held_out, seed=3)], "held-out"
+        )
     state = check_state(check_facts(check))
     print(f"\nheld-out decode step (batch, seq_len, past_len) = {held_out}: {state}", file=out)
     status = "OK" if result.ok and check.passed else "MISMATCH"
-    print(f"{status}: dims {', '.join(result.spec.dims)}; {result.reading.symbols if result.reading else '?'} free symbols in the program", file=out)
+    print(
+        f"{status}: dims {', '.join(result.spec.dims)}; {result.reading.symbols if result.reading else '?'} "
+        "free symbols in the program",
+        file=out,
+    )
     return OK if status == "OK" else FAILED

@@ -28,21 +28,33 @@ from collections.abc import Iterator, Sequence
 
 from ..errors import ExportError, InputsError, SymshapeError
 from .commands import cmd_demo, cmd_export, cmd_infer
-from .progress import Progress
 from .errors import FAILED, CliError
+from .progress import Progress
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
-    common.add_argument("--format", choices=("auto", "rich", "text", "json"), default="auto", help="report format (auto: rich on a terminal, plain text otherwise)")
+    common.add_argument(
+        "--format",
+        choices=("auto", "rich", "text", "json"),
+        default="auto",
+        help="report format (auto: rich on a terminal, plain text otherwise)",
+    )
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
-    parser = argparse.ArgumentParser(prog="symshape", description="Named torch.export dims and relations, inferred from example inputs.", parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="symshape",
+        description="Named torch.export dims and relations, inferred from example inputs.",
+        parents=[common],
+    )
     sub = parser.add_subparsers(dest="command", metavar="{infer,export,demo}")
     sub.required = True
 
-    target_help = "MODULE:FACTORY; FACTORY() returns (model, inputs). MODULE is importable from the current directory, or a .py file"
+    target_help = (
+        "MODULE:FACTORY; FACTORY() returns (model, inputs). MODULE is importable from the current directory, "
+        "or a .py file"
+    )
     names_help = "rename a dim: 'path:axis=NAME' or 'inferred_name=NAME' (repeatable)"
 
     p = sub.add_parser("infer", parents=[common], help="infer the dims, print the report, write the spec JSON")
@@ -51,14 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
     p.set_defaults(run=cmd_infer)
 
-    p = sub.add_parser("export", parents=[common], help="infer, export, verify against eager, save with torch.export.save")
+    p = sub.add_parser(
+        "export", parents=[common], help="infer, export, verify against eager, save with torch.export.save"
+    )
     p.add_argument("target", metavar="MODULE:FACTORY", help=target_help)
     p.add_argument("-o", "--output", required=True, metavar="FILE.pt2", help="where to save the ExportedProgram")
     p.add_argument("--json", metavar="FILE", help="also write the final spec (and the report facts) as JSON")
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
     p.add_argument("--strict", action="store_true", help="torch.export strict mode (default: non-strict)")
     p.add_argument("--no-verify", action="store_true", help="do not run the program against eager before saving")
-    p.add_argument("--onnx", metavar="FILE", help="also write an ONNX model (torch.onnx.export, dynamo=True) whose dim_params are symshape's names, checked with onnxruntime; needs pip install 'symshape[onnx]'")
+    p.add_argument(
+        "--onnx",
+        metavar="FILE",
+        help="also write an ONNX model (torch.onnx.export, dynamo=True) whose dim_params are symshape's "
+        "names, checked with onnxruntime; needs pip install 'symshape[onnx]'",
+    )
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("demo", parents=[common], help="the built-in tiny LLM, end to end")

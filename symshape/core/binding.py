@@ -122,8 +122,7 @@ def _materialise(inputs: Any) -> list[Any]:
         raise InputsError("no input sets: give at least one (two or more to find dynamic dims)")
     if isinstance(inputs, tuple) and any(isinstance(s, torch.Tensor) for s in sets):
         raise InputsError(
-            "inputs is a tuple of tensors, which looks like one positional input set; "
-            "wrap it in a list: [inputs]"
+            "inputs is a tuple of tensors, which looks like one positional input set; wrap it in a list: [inputs]"
         )
     return sets
 
@@ -139,7 +138,9 @@ def bind_call(signature: inspect.Signature, args: tuple, kwargs: dict[str, Any])
     for name, value in bound.arguments.items():
         kind = signature.parameters[name].kind
         if kind is inspect.Parameter.VAR_POSITIONAL:
-            entries += [(Param(f"{name}[{i}]", POSITIONAL, name, "var_positional"), v, kind) for i, v in enumerate(value)]
+            entries += [
+                (Param(f"{name}[{i}]", POSITIONAL, name, "var_positional"), v, kind) for i, v in enumerate(value)
+            ]
         elif kind is inspect.Parameter.VAR_KEYWORD:
             entries += [(Param(k, KEYWORD, name, "var_keyword"), v, kind) for k, v in value.items()]
         elif kind is inspect.Parameter.POSITIONAL_ONLY:
@@ -151,7 +152,9 @@ def bind_call(signature: inspect.Signature, args: tuple, kwargs: dict[str, Any])
     return entries
 
 
-def _bind(index: int, signature: inspect.Signature | None, args: tuple, kwargs: dict[str, Any]) -> list[tuple[Param, Any]]:
+def _bind(
+    index: int, signature: inspect.Signature | None, args: tuple, kwargs: dict[str, Any]
+) -> list[tuple[Param, Any]]:
     """Bind one set to the signature; return its top-level inputs in signature order."""
     if signature is None:
         entries = [(Param(f"arg{i}", POSITIONAL), v) for i, v in enumerate(args)]
@@ -211,7 +214,9 @@ def normalise(model: Any, inputs: Any) -> tuple[Layout, list[dict[str, Any]]]:
     return Layout(params), values
 
 
-def _export_passing(param: Param, signature: inspect.Signature | None, all_positional: bool, uses_var_positional: bool) -> str:
+def _export_passing(
+    param: Param, signature: inspect.Signature | None, all_positional: bool, uses_var_positional: bool
+) -> str:
     """Keyword form wherever Python allows it, unless every set was positional."""
     if signature is None or all_positional:
         return param.passed

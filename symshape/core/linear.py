@@ -32,8 +32,8 @@ def format_linear(terms: Sequence[tuple[str, int]], const: int) -> str:
 
 def format_comparison(terms: Mapping[str, int], const: int, op: str) -> str:
     """``sum(c * name) + const OP 0`` as a person writes it: positive terms on one side,
-    negative ones on the other, the constant on the right, and the side with fewer
-    terms (an axis alone, if it can be) on the left.
+    negative ones on the other, the constant on the right, and on the left the side
+    with fewer terms (an axis alone, or a term with coefficient 1, if it can be).
 
     ``{"past_len": 1, "seq_len": 1, "attention_mask.shape[1]": -1}, 0, "<="`` ->
     ``attention_mask.shape[1] >= past_len + seq_len``.
@@ -43,14 +43,18 @@ def format_comparison(terms: Mapping[str, int], const: int, op: str) -> str:
     # pos OP neg - const     or, flipped,     neg FLIP pos + const
     options = []
     if pos:
-        options.append((len(pos), not _is_axis(pos), 0, pos, op, neg, -const))
+        options.append((len(pos), not _is_axis(pos), _scaled(pos), 0, pos, op, neg, -const))
     if neg:
-        options.append((len(neg), not _is_axis(neg), 1, neg, _FLIP[op], pos, const))
+        options.append((len(neg), not _is_axis(neg), _scaled(neg), 1, neg, _FLIP[op], pos, const))
     if not options:
         return f"{const} {'=' if op == '==' else op} 0"
-    _, _, _, left, relation, right, right_const = min(options, key=lambda o: o[:3])
+    *_, left, relation, right, right_const = min(options, key=lambda o: o[:4])
     symbol = "=" if relation == "==" else relation
     return f"{format_linear(left, 0)} {symbol} {format_linear(right, right_const)}"
+
+
+def _scaled(side: Sequence[tuple[str, int]]) -> bool:
+    return any(c != 1 for _, c in side)
 
 
 def _is_axis(side: Sequence[tuple[str, int]]) -> bool:

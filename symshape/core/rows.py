@@ -31,7 +31,7 @@ def root_minimums(axes: Sequence[AxisRow]) -> dict[str, int]:
     derived: dict[str, list[tuple[int, int]]] = {}
     for row in axes:
         if row.role == DERIVED:
-            (name, coef), = row.terms
+            ((name, coef),) = row.terms
             derived.setdefault(name, []).append((coef, row.const))
     found = {name: root_min(pairs) for name, pairs in derived.items()}
     return {name: low for name, low in found.items() if low is not None}
@@ -86,8 +86,6 @@ class DimRow:
     #: Exported as ``Dim.DYNAMIC`` on each axis instead of the named Dim: set when torch
     #: cannot prove a guard for the named Dim that holds for every size.
     unnamed: bool = False
-
-
 
 
 def root_min(derived: Sequence[tuple[int, int]]) -> int | None:

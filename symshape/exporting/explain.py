@@ -11,23 +11,41 @@ from .messages import Fix, Violation, translate_sources
 from .prove import GuardTranslator
 from .refine import Contradiction
 
-
 _ADVICE = {
-    "specialised": "the model fixes {dim} to one value (int(), .item(), a Python loop or branch over the size). Make that code size-independent, or, if {dim} is fixed in real use, give input sets where it does not vary.",
-    "bounds": "the model only supports {dim} {requirement_tail}. Check the inputs that exceed it, or the model's maximum length.",
-    "relation": "the model ties {dim} to other sizes in a way the input sets break. Either those sets are not valid inputs for this model, or the model should not tie them.",
+    "specialised": (
+        "the model fixes {dim} to one value (int(), .item(), a Python loop or branch over the size). Make that "
+        "code size-independent, or, if {dim} is fixed in real use, give input sets where it does not vary."
+    ),
+    "bounds": (
+        "the model only supports {dim} {requirement_tail}. Check the inputs that exceed it, or the model's "
+        "maximum length."
+    ),
+    "relation": (
+        "the model ties {dim} to other sizes in a way the input sets break. Either those sets are not valid "
+        "inputs for this model, or the model should not tie them."
+    ),
 }
 
 
-def explained_error(spec: DimSpec, violation: Violation, contradictions: list[Contradiction], skipped: list[Fix],
-                    sources: dict[str, list[str]]) -> ExportError:
+def explained_error(
+    spec: DimSpec,
+    violation: Violation,
+    contradictions: list[Contradiction],
+    skipped: list[Fix],
+    sources: dict[str, list[str]],
+) -> ExportError:
     """An :class:`ExportError` for a violation symshape cannot refine away: what torch
     requires, where it appears, the values per set, the sets that break it, the model line."""
     values = spec.dim_values
     problems = [
         Problem(
-            dim=c.dim, requirement=c.requirement, axes=tuple(a.label for a in spec.root_axes(c.dim)),
-            values=tuple(values.get(c.dim, ())), breaking=c.breaking, torch_says=c.reason, sources=tuple(sources.get(c.dim, [])),
+            dim=c.dim,
+            requirement=c.requirement,
+            axes=tuple(a.label for a in spec.root_axes(c.dim)),
+            values=tuple(values.get(c.dim, ())),
+            breaking=c.breaking,
+            torch_says=c.reason,
+            sources=tuple(sources.get(c.dim, [])),
         )
         for c in contradictions
     ]
@@ -39,7 +57,13 @@ def explained_error(spec: DimSpec, violation: Violation, contradictions: list[Co
     for c in contradictions:
         axes = [a.label for a in spec.root_axes(c.dim)]
         observed = ", ".join(f"set #{i}: {v}" for i, v in enumerate(values.get(c.dim, ())))
-        kind = "specialised" if c.requirement.startswith("is specialised") else "bounds" if c.requirement.startswith("must be >=") or c.requirement.startswith("must be <=") else "relation"
+        kind = (
+            "specialised"
+            if c.requirement.startswith("is specialised")
+            else "bounds"
+            if c.requirement.startswith("must be >=") or c.requirement.startswith("must be <=")
+            else "relation"
+        )
         advice = _ADVICE[kind].format(dim=c.dim, requirement_tail=c.requirement.removeprefix("must be "))
         lines += [
             "",
@@ -54,7 +78,10 @@ def explained_error(spec: DimSpec, violation: Violation, contradictions: list[Co
         lines.append(f"  what to do:  {advice}")
     if not contradictions:
         lines += _explain_unfixable(spec, violation, skipped, sources)
-        problems = [_unfixable_problem(spec, raw, bullet, sources) for raw, bullet in zip(violation.raw_bullets, violation.bullets)]
+        problems = [
+            _unfixable_problem(spec, raw, bullet, sources)
+            for raw, bullet in zip(violation.raw_bullets, violation.bullets)
+        ]
     return ExportError("\n".join(lines), kind=CONTRADICTION if contradictions else UNFIXABLE, problems=tuple(problems))
 
 
@@ -64,7 +91,9 @@ def _unfixable_problem(spec: DimSpec, raw: str, bullet: str, sources: dict[str, 
     if dim is None:
         return Problem(None, bullet, torch_says=bullet)
     axes = tuple(a.label for a in spec.root_axes(dim))
-    return Problem(dim, bullet, axes, tuple(spec.dim_values[dim]), torch_says=bullet, sources=tuple(sources.get(dim, [])))
+    return Problem(
+        dim, bullet, axes, tuple(spec.dim_values[dim]), torch_says=bullet, sources=tuple(sources.get(dim, []))
+    )
 
 
 _UNPROVEN = re.compile(r"Not all values of (\w+) = .*? satisfy the generated guard (.*?)\.?$")
@@ -88,7 +117,9 @@ def unprovable_dims(spec: DimSpec, violation: Violation, *, include_unnamed: boo
     return found
 
 
-def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list[Fix], sources: dict[str, list[str]]) -> list[str]:
+def _explain_unfixable(
+    spec: DimSpec, violation: Violation, skipped: list[Fix], sources: dict[str, list[str]]
+) -> list[str]:
     """Violations torch offers no usable fix for: name the dims, and say with z3
     whether the guard holds for every size (then torch, not the model, is stuck)."""
     values = spec.dim_values
@@ -100,11 +131,14 @@ def _explain_unfixable(spec: DimSpec, violation: Violation, skipped: list[Fix], 
         lines += ["", f"torch says:  {bullet}"]
         if dim in values:
             axes = [a.label for a in spec.root_axes(dim)]
-            lines.append(f"  {dim} appears at: {', '.join(axes)}; observed: {', '.join(f'set #{i}: {v}' for i, v in enumerate(values[dim]))}")
+            observed = ", ".join(f"set #{i}: {v}" for i, v in enumerate(values[dim]))
+            lines.append(f"  {dim} appears at: {', '.join(axes)}; observed: {observed}")
         if dim in proven:
             lines.append(
-                f"  this guard holds for every size >= 0 (checked with z3): torch cannot prove it, which is a limitation "
-                f"of its symbolic reasoning, not of the model or the inputs; Dim.DYNAMIC on {dim}'s axes did not help either. "
+                "  this guard holds for every size >= 0 (checked with z3): torch cannot prove it, which is a "
+                "limitation "
+                f"of its symbolic reasoning, not of the model or the inputs; Dim.DYNAMIC on {dim}'s axes did "
+                "not help either. "
                 f"Work-around: export with {dim} static."
             )
         for where in sources.get(dim, []) if dim else []:
@@ -117,4 +151,6 @@ def unexplained_error(exc: Exception, message: str) -> ExportError:
     """torch.export failed for another reason than a shape constraint: its words, in
     symshape's paths and names."""
     text = translate_sources(message.split("\n\nThe error above occurred")[0]).strip()
-    return ExportError(f"torch.export failed for a reason other than a shape constraint ({type(exc).__name__}):\n{text}", kind=OTHER)
+    return ExportError(
+        f"torch.export failed for a reason other than a shape constraint ({type(exc).__name__}):\n{text}", kind=OTHER
+    )

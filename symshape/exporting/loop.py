@@ -48,7 +48,7 @@ def export(
     module, layout = exportable(model, spec.layout)
     initial, refinements = spec, []
     symbols: dict[str, str] = {}
-    for round_ in range(1, max_rounds + 1):
+    for round_ in range(1, max_rounds + 1):  # noqa: B007 - after the loop, round_ is the number of traces
         try:
             program = trace(module, spec, layout, strict, symbols, fake_tensor_cache)
             break
@@ -62,7 +62,11 @@ def export(
                 # torch cannot prove, for a named Dim, a guard that holds for every size:
                 # give those axes Dim.DYNAMIC (torch ties them itself) and trace again.
                 refinements += [
-                    Refinement(dim, f"{dim}: Dim.DYNAMIC on its axes", f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size")
+                    Refinement(
+                        dim,
+                        f"{dim}: Dim.DYNAMIC on its axes",
+                        f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size",
+                    )
                     for dim, guard in stuck
                 ]
                 spec = unnamed(spec, [dim for dim, _ in stuck])
@@ -78,7 +82,9 @@ def export(
             f"torch.export still reported violations after {max_rounds} refinement rounds; last refinements: {last}",
             kind=NOT_CONVERGED,
         )
-    result = ExportResult(program, spec, initial, refinements, reading=read_program(program, spec), traces=round_, sets=sets)
+    result = ExportResult(
+        program, spec, initial, refinements, reading=read_program(program, spec), traces=round_, sets=sets
+    )
     if verify:
         result.verify(model)
     return result

@@ -96,7 +96,16 @@ def parse_violation(message: str) -> Violation | None:
             fixes.append(Fix(name, "bounds", low=low, high=high, text=text))
         elif (m := _AFFINE.match(rhs.replace(" ", ""))) is not None:
             sign = -1 if m.group(3) == "-" else 1
-            fixes.append(Fix(name, "affine", root=m.group(2), coef=int(m.group(1) or 1), offset=sign * int(m.group(4) or 0), text=text))
+            fixes.append(
+                Fix(
+                    name,
+                    "affine",
+                    root=m.group(2),
+                    coef=int(m.group(1) or 1),
+                    offset=sign * int(m.group(4) or 0),
+                    text=text,
+                )
+            )
         else:
             fixes.append(Fix(name, "unknown", text=text))
     # A root torch introduces (``_n`` in ``n = 3*_n``) is one another fix is written in.

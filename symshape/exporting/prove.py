@@ -26,7 +26,7 @@ from ..spec import DimSpec
 from .messages import INT_SOURCE, SOURCE
 
 
-class Unmodelled(Exception):
+class UnmodelledError(Exception):
     """A guard form the walk does not translate."""
 
 
@@ -149,7 +149,7 @@ class GuardTranslator:
         try:
             tree = ast.parse(guard.strip(), mode="eval").body
             return self._boolean(tree)
-        except (Unmodelled, SyntaxError, KeyError, z3.Z3Exception):
+        except (UnmodelledError, SyntaxError, KeyError, z3.Z3Exception):
             return None
 
     def _path(self, name: str, rest: str) -> str:
@@ -165,7 +165,7 @@ class GuardTranslator:
         else:
             return None
         if row is None:
-            raise Unmodelled(text)
+            raise UnmodelledError(text)
         return self.row_term(row)
 
     def _value(self, node: ast.AST) -> Term:
@@ -189,9 +189,13 @@ class GuardTranslator:
                 return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _INFINITY:
             return INFINITY
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max", "Min", "Max"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("min", "max", "Min", "Max")
+        ):
             return _minmax([self._value(a) for a in node.args], node.func.id.lower() == "min")
-        raise Unmodelled(ast.unparse(node))
+        raise UnmodelledError(ast.unparse(node))
 
     def _boolean(self, node: ast.AST) -> Guard:
         if isinstance(node, ast.Compare):
@@ -199,9 +203,13 @@ class GuardTranslator:
             parts = []
             for i, op in enumerate(node.ops):
                 if type(op) not in _COMPARE:
-                    raise Unmodelled(type(op).__name__)
+                    raise UnmodelledError(type(op).__name__)
                 parts.append(self._compare(values[i], _COMPARE[type(op)], values[i + 1]))
-            return parts[0] if len(parts) == 1 else Guard(z3.And(*[p.condition for p in parts]), " and ".join(p.text for p in parts))
+            return (
+                parts[0]
+                if len(parts) == 1
+                else Guard(z3.And(*[p.condition for p in parts]), " and ".join(p.text for p in parts))
+            )
         if isinstance(node, ast.BoolOp):
             parts = [self._boolean(v) for v in node.values]
             join = z3.And if isinstance(node.op, ast.And) else z3.Or
@@ -210,7 +218,7 @@ class GuardTranslator:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             inner = self._boolean(node.operand)
             return Guard(z3.Not(inner.condition), f"not ({inner.text})")
-        raise Unmodelled(ast.unparse(node))
+        raise UnmodelledError(ast.unparse(node))
 
     def _compare(self, a: Term, op: str, b: Term) -> Guard:
         if a is INFINITY or b is INFINITY:  # a range with no upper end: ``n <= IntInfinity()``
@@ -231,7 +239,7 @@ class GuardTranslator:
         if expr.is_Symbol:
             key = symbols.get(str(expr))
             if key is None:
-                raise Unmodelled(str(expr))
+                raise UnmodelledError(str(expr))
             return self.key_term(key)
         if expr.is_Integer:
             return _const(int(expr))
@@ -254,13 +262,13 @@ class GuardTranslator:
             a, b = (self.sympy_term(x, symbols) for x in expr.args)
             op = "//" if name == "FloorDiv" else "%"
             return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
-        raise Unmodelled(name)
+        raise UnmodelledError(name)
 
     def sympy_condition(self, expr: Any, symbols: Mapping[str, str]) -> Guard | None:
         """A sympy boolean (a deferred assert), or None for a form that is not modelled."""
         try:
             return self._sympy_boolean(expr, symbols)
-        except (Unmodelled, z3.Z3Exception):
+        except (UnmodelledError, z3.Z3Exception):
             return None
 
     def _sympy_boolean(self, expr: Any, symbols: Mapping[str, str]) -> Guard:
@@ -275,7 +283,7 @@ class GuardTranslator:
         if isinstance(expr, sympy.Not):
             inner = self._sympy_boolean(expr.args[0], symbols)
             return Guard(z3.Not(inner.condition), f"not ({inner.text})")
-        raise Unmodelled(type(expr).__name__)
+        raise UnmodelledError(type(expr).__name__)
 
     # -- proofs ----------------------------------------------------------------------
     def always_true(self, condition: Any, *facts: Any) -> bool:
@@ -289,4 +297,3 @@ class GuardTranslator:
         if term.lin is not None:
             return format_linear([(self._display[k], c) for k, c in term.lin[0].items()], term.lin[1])
         return term.text
-

@@ -18,12 +18,14 @@ from ..core.paths import format_path
 from ..core.records import ProgramReading, RelationCheck
 from ..core.rows import ROOT, SUM
 from ..spec import DimSpec
-from .prove import Guard, GuardTranslator, Unmodelled
+from .prove import Guard, GuardTranslator, UnmodelledError
 
 
 def user_inputs(program: torch.export.ExportedProgram) -> list[tuple[str, Any, Any]]:
     """``(placeholder name, pytree key path in (args, kwargs), fake value)`` per user input."""
-    user = [s for s in program.graph_signature.input_specs if s.kind == torch.export.graph_signature.InputKind.USER_INPUT]
+    user = [
+        s for s in program.graph_signature.input_specs if s.kind == torch.export.graph_signature.InputKind.USER_INPUT
+    ]
     nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     leaves = _torch.tree_flatten_with_path(program.example_inputs)[0]
     out = []
@@ -54,7 +56,8 @@ def _asserts(program: torch.export.ExportedProgram) -> list[Any]:
     return [
         n.args[0].meta["val"].node.expr
         for n in program.graph.nodes
-        if n.op == "call_function" and "_assert_scalar" in str(n.target)
+        if n.op == "call_function"
+        and "_assert_scalar" in str(n.target)
         and isinstance(getattr(n.args[0], "meta", {}).get("val"), torch.SymBool)
     ]
 
@@ -119,11 +122,13 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
 def _stated(guards: GuardTranslator, expr: Any, symbols: dict[str, str]) -> str:
     try:
         return guards.describe(guards.sympy_term(expr, symbols))
-    except Unmodelled:
+    except UnmodelledError:
         return str(expr)
 
 
-def _relation_check(guards: GuardTranslator, row: Any, expr: Any, symbols: dict[str, str], requirements: list[Guard]) -> RelationCheck:
+def _relation_check(
+    guards: GuardTranslator, row: Any, expr: Any, symbols: dict[str, str], requirements: list[Guard]
+) -> RelationCheck:
     """Does the program hold ``row`` (an AUTO axis) to the sum symshape inferred?"""
     relation = f"{row.label} = {row.expr}"
     wanted = guards.expression_term(row)
@@ -131,16 +136,23 @@ def _relation_check(guards: GuardTranslator, row: Any, expr: Any, symbols: dict[
         stated = _stated(guards, expr, symbols)
         try:
             ok = guards.always_true(guards.sympy_term(expr, symbols).z3 == wanted.z3)
-        except Unmodelled:
+        except UnmodelledError:
             ok = False
-        return RelationCheck(relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}")
+        return RelationCheck(
+            relation, "stated" if ok else "not enforced", f"the program computes {row.label} as {stated}"
+        )
     own = guards.key_term(guards.own_variable(row))
     if guards.always_true(own.z3 == wanted.z3, *[g.condition for g in requirements]):
-        return RelationCheck(relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value")
+        return RelationCheck(
+            relation, "enforced", f"{row.label} has its own symbol, and the program's guards allow no other value"
+        )
     related = [g.text for g in requirements if row.label in g.text]
-    what = f"the program's guards only require {' and '.join(related)}" if related else "no guard of the program checks it"
+    what = (
+        f"the program's guards only require {' and '.join(related)}" if related else "no guard of the program checks it"
+    )
     return RelationCheck(
-        relation, "not enforced",
+        relation,
+        "not enforced",
         f"{row.label} has its own symbol and {what} (a wrong size may still fail inside the graph); "
         f"the relation held on every observed set",
     )

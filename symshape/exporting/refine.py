@@ -27,7 +27,9 @@ class Contradiction:
     reason: str
 
 
-def _substitute_terms(terms: tuple[tuple[str, int], ...], const: int, name: str, by: tuple[tuple[str, int], ...], by_const: int) -> tuple[tuple[tuple[str, int], ...], int]:
+def _substitute_terms(
+    terms: tuple[tuple[str, int], ...], const: int, name: str, by: tuple[tuple[str, int], ...], by_const: int
+) -> tuple[tuple[tuple[str, int], ...], int]:
     coef = dict(terms).get(name)
     if coef is None:
         return terms, const
@@ -37,7 +39,14 @@ def _substitute_terms(terms: tuple[tuple[str, int], ...], const: int, name: str,
     return tuple(sorted(merged.items())), const + coef * by_const
 
 
-def substitute(spec: DimSpec, name: str, by: tuple[tuple[str, int], ...], by_const: int, new_dims: Sequence[DimRow] = (), required: RelationRow | None = None) -> DimSpec:
+def substitute(
+    spec: DimSpec,
+    name: str,
+    by: tuple[tuple[str, int], ...],
+    by_const: int,
+    new_dims: Sequence[DimRow] = (),
+    required: RelationRow | None = None,
+) -> DimSpec:
     """A new spec where root ``name`` is replaced by ``sum(c * root) + by_const``."""
     axes = []
     for row in spec.axes:
@@ -75,7 +84,9 @@ def unnamed(spec: DimSpec, names: Sequence[str]) -> DimSpec:
     return spec.with_rows(dim_rows=dims)
 
 
-def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refinement], list[Contradiction], list[Fix]]:
+def apply_fixes(
+    spec: DimSpec, violation: Violation
+) -> tuple[DimSpec, list[Refinement], list[Contradiction], list[Fix]]:
     """Apply every fix consistent with the observations.
 
     Returns the new spec, what was applied, what the data contradicts, and fixes
@@ -99,10 +110,18 @@ def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refi
             contradictions.append(Contradiction(fix.name, f"is specialised to {fix.value}", breaking, reason))
         elif fix.kind == "bounds":
             breaking = tuple(
-                (i, f"{fix.name} = {v}") for i, v in enumerate(observed)
+                (i, f"{fix.name} = {v}")
+                for i, v in enumerate(observed)
                 if (fix.low is not None and v < fix.low) or (fix.high is not None and v > fix.high)
             )
-            bound = " and ".join(p for p in (f">= {fix.low}" if fix.low is not None else "", f"<= {fix.high}" if fix.high is not None else "") if p)
+            bound = " and ".join(
+                p
+                for p in (
+                    f">= {fix.low}" if fix.low is not None else "",
+                    f"<= {fix.high}" if fix.high is not None else "",
+                )
+                if p
+            )
             if breaking:
                 contradictions.append(Contradiction(fix.name, f"must be {bound}", breaking, reason))
             else:
@@ -112,7 +131,11 @@ def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refi
             new = new_roots[fix.root]
             root_name = _fresh(spec, f"{fix.name}_div{fix.coef}" if fix.offset == 0 else f"{fix.name}_base")
             quotients = [(v - fix.offset) / fix.coef for v in observed]
-            breaking = tuple((i, f"{fix.name} = {v}") for i, (v, q) in enumerate(zip(observed, quotients)) if q != int(q) or (new.low is not None and q < new.low))
+            breaking = tuple(
+                (i, f"{fix.name} = {v}")
+                for i, (v, q) in enumerate(zip(observed, quotients))
+                if q != int(q) or (new.low is not None and q < new.low)
+            )
             requirement = f"must be of the form {format_linear(((root_name, fix.coef),), fix.offset)}"
             if breaking:
                 contradictions.append(Contradiction(fix.name, requirement, breaking, reason))
@@ -121,11 +144,15 @@ def apply_fixes(spec: DimSpec, violation: Violation) -> tuple[DimSpec, list[Refi
             model_rel = _required(spec, fix.name, ((root_name, fix.coef),), fix.offset)
             spec = substitute(spec, fix.name, ((root_name, fix.coef),), fix.offset, [row], model_rel)
             values = spec.dim_values
-            applied.append(Refinement(fix.name, f"{fix.name} = {format_linear(((root_name, fix.coef),), fix.offset)}", reason))
+            applied.append(
+                Refinement(fix.name, f"{fix.name} = {format_linear(((root_name, fix.coef),), fix.offset)}", reason)
+            )
         elif fix.kind == "affine" and fix.root in values:
             expected = [fix.coef * v + fix.offset for v in values[fix.root]]
             rhs = format_linear(((fix.root, fix.coef),), fix.offset)
-            breaking = tuple((i, f"{fix.name} = {v}, {rhs} = {e}") for i, (v, e) in enumerate(zip(observed, expected)) if v != e)
+            breaking = tuple(
+                (i, f"{fix.name} = {v}, {rhs} = {e}") for i, (v, e) in enumerate(zip(observed, expected)) if v != e
+            )
             if breaking:
                 contradictions.append(Contradiction(fix.name, f"must equal {rhs}", breaking, reason))
                 continue

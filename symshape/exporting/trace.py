@@ -20,8 +20,14 @@ from ..spec import DimSpec
 from .messages import translate_sources
 
 
-def trace(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool, symbols: dict[str, str],
-          fake_tensor_cache: bool) -> torch.export.ExportedProgram:
+def trace(
+    module: torch.nn.Module,
+    spec: DimSpec,
+    layout: Layout,
+    strict: bool,
+    symbols: dict[str, str],
+    fake_tensor_cache: bool,
+) -> torch.export.ExportedProgram:
     """One torch.export trace; ``symbols`` receives ``{"s77": "x.shape[0]"}`` for the
     symbols torch created, so that messages never show a bare ``s77``.
 

@@ -40,7 +40,9 @@ def compare(expected: list[torch.Tensor], got: list[torch.Tensor], target: str =
 
 def shapes_text(values: dict[str, Any], limit: int = 3) -> str:
     """``(input_ids=(4, 1), attention_mask=(4, 10), ...)``: the tensor shapes fed."""
-    shapes = [f"{path}={tuple(v.shape)}" for path, v in trees.leaves_by_path(values).items() if isinstance(v, torch.Tensor)]
+    shapes = [
+        f"{path}={tuple(v.shape)}" for path, v in trees.leaves_by_path(values).items() if isinstance(v, torch.Tensor)
+    ]
     return f"({', '.join(shapes[:limit])}{', ...' if len(shapes) > limit else ''})"
 
 
@@ -60,16 +62,21 @@ def run_check(
     try:
         got = run_artifact(copy_set(values))
     except Exception as exc:  # a guard of the artifact rejected this set, or it failed inside
-        return Check(index, False, None, re.sub(r"\s+", " ", translate_sources(str(exc)))[:500], origin=origin, shapes=shapes)
+        return Check(
+            index, False, None, re.sub(r"\s+", " ", translate_sources(str(exc)))[:500], origin=origin, shapes=shapes
+        )
     try:
         with torch.no_grad():
             expected = run_eager(copy_set(values))
     except Exception as exc:  # the model itself fails on this set
         reason = re.sub(r"\s+", " ", str(exc))[:400]
         return Check(
-            index, True, float("inf"),
+            index,
+            True,
+            float("inf"),
             f"the {target} accepted it but eager forward raised {type(exc).__name__}: {reason}; nothing to compare",
-            origin=origin, shapes=shapes,
+            origin=origin,
+            shapes=shapes,
         )
     diff, error = compare(expected, got, target)
     return Check(index, True, diff, error, origin=origin, shapes=shapes)
@@ -83,8 +90,13 @@ def eager_runner(model: Any, spec: DimSpec) -> Callable[[dict[str, Any]], list[t
     return run
 
 
-def check_program(program: torch.export.ExportedProgram, model: Any, spec: DimSpec, sets: list[dict[str, Any]],
-                  origin: str = "observed") -> list[Check]:
+def check_program(
+    program: torch.export.ExportedProgram,
+    model: Any,
+    spec: DimSpec,
+    sets: list[dict[str, Any]],
+    origin: str = "observed",
+) -> list[Check]:
     """Every set through ``program`` and ``model``. A set of another structure than the
     example is not run (``covered=False``: another graph); a set recorded as shapes
     only runs on values tiled from the example (``synthetic=True``)."""
@@ -102,10 +114,16 @@ def check_program(program: torch.export.ExportedProgram, model: Any, spec: DimSp
                 why = describe_difference(index, example, values, ref_name="the example")
             except Exception:  # a description is a nicety; never fail the verification on it
                 why = "its structure differs from the example's"
-            checks.append(Check(
-                index, False, None, f"another structure than the example ({why}): another graph, not covered by this program",
-                covered=False, origin=origin,
-            ))
+            checks.append(
+                Check(
+                    index,
+                    False,
+                    None,
+                    f"another structure than the example ({why}): another graph, not covered by this program",
+                    covered=False,
+                    origin=origin,
+                )
+            )
             continue
         synthetic = is_shape_only(values)
         if synthetic:

@@ -21,7 +21,9 @@ from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
 from .structures import main_structure
 
 
-def infer_dims(model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None, dynamic: Iterable[str] | None = None) -> DimSpec:
+def infer_dims(
+    model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None, dynamic: Iterable[str] | None = None
+) -> DimSpec:
     """Infer named dims and relations from several example input sets.
 
     ``model`` is a ``torch.nn.Module``, a plain function, or None (names then come
@@ -94,7 +96,7 @@ def infer_with_sets(
                 notes.append(f"could not build a safe example: {text}")
                 if example_notes:
                     notes.append(_what_to_record(observation, solution, dim_names))
-    if partial and len(used) < len(sets) or projected:
+    if (partial and len(used) < len(sets)) or projected:
         shown = ", ".join(f"#{i}" for i in used)
         notes.insert(0, f"input sets used, in order: {shown} (set numbers in this report count these)")
 
@@ -154,10 +156,16 @@ def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -
     for i, column in enumerate(observation.columns):
         expr = solution.column_expr(i, column.values)
         if expr not in described:
-            described[expr] = (expr.format(names), role_of(expr.terms, expr.const), tuple((names[r], c) for r, c in expr.terms))
+            described[expr] = (
+                expr.format(names),
+                role_of(expr.terms, expr.const),
+                tuple((names[r], c) for r, c in expr.terms),
+            )
         text, role, terms = described[expr]
         leaf = observation.leaves[column.leaf]
-        rows.append(AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, expr.const, leaf.kind == INT))
+        rows.append(
+            AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, expr.const, leaf.kind == INT)
+        )
     return rows
 
 
@@ -186,7 +194,9 @@ def _relation_row(observation: Observation, solution: Solution, names: list[str]
     )
 
 
-def _relation_rows(observation: Observation, solution: Solution, names: list[str]) -> tuple[list[RelationRow], list[RelationRow]]:
+def _relation_rows(
+    observation: Observation, solution: Solution, names: list[str]
+) -> tuple[list[RelationRow], list[RelationRow]]:
     """One row per class that is shared or derived; the strongest relation describes it."""
     kept: dict[int, Relation] = {}
     for relation in solution.relations:
@@ -205,10 +215,16 @@ def _relation_rows(observation: Observation, solution: Solution, names: list[str
 def _notes(observation: Observation, solution: Solution) -> list[str]:
     notes = list(observation.notes)  # dtype / device differences
     if observation.num_sets == 1:
-        notes.append("only one input set: nothing could vary, so every axis is static; give two or more sets with different sizes")
+        notes.append(
+            "only one input set: nothing could vary, so every axis is static; give two or more sets with "
+            "different sizes"
+        )
     elif not solution.roots:
         notes.append(f"nothing varied across the {observation.num_sets} input sets: every axis is static")
     for members in solution.split_classes:
         labels = ", ".join(observation.label(observation.columns[c]) for c in members)
-        notes.append(f"{labels} were equal in every set but share a tensor, so they were kept as separate dims (a coincidence of the examples, not a relation)")
+        notes.append(
+            f"{labels} were equal in every set but share a tensor, so they were kept as separate dims (a "
+            "coincidence of the examples, not a relation)"
+        )
     return notes

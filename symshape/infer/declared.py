@@ -12,7 +12,9 @@ from .observation import Observation
 from .solver import Solution
 
 
-def declared_columns(observation: Observation, solution: Solution, declared: Iterable[str]) -> tuple[dict[str, list[int]], list[str]]:
+def declared_columns(
+    observation: Observation, solution: Solution, declared: Iterable[str]
+) -> tuple[dict[str, list[int]], list[str]]:
     """Static columns made dynamic by ``dynamic=``: a conventional dim name (``"batch"``:
     every axis conventionally called so) or ``"path:axis"``. Returns name -> columns, and
     the entries that matched nothing static (already dynamic, or unknown)."""

@@ -13,12 +13,15 @@ from typing import Any
 
 from ..core import trees
 from ..core.copying import copy_set
+from ..core.sizes import SAFE_MIN, fresh_size
 from .observation import Observation
 from .resize import resize
 from .solver import Solution
 
 
-def choose_example(observation: Observation, solution: Solution, names: list[str], eligible: Iterable[int] | None = None) -> tuple[int, list[str]]:
+def choose_example(
+    observation: Observation, solution: Solution, names: list[str], eligible: Iterable[int] | None = None
+) -> tuple[int, list[str]]:
     """Pick the first input set that can be traced without specialising.
 
     torch specialises a dynamic axis whose example size is 0 or 1, and duck-sizes
@@ -31,7 +34,7 @@ def choose_example(observation: Observation, solution: Solution, names: list[str
         problems = []
         for cls, members in enumerate(solution.classes):
             value = solution.class_values[cls][s]
-            if value < 2:
+            if value < SAFE_MIN:
                 problems.append(f"{observation.label(observation.columns[members[0]])} = {value}")
         seen: dict[int, str] = {}
         for root, cls in enumerate(solution.roots):
@@ -72,7 +75,9 @@ def safe_example(
     roots = list(solution.roots)
     group_names = list(declared)
     col_of = {(c.leaf, c.axis): i for i, c in enumerate(observation.columns)}
-    static_values = {c.values[0] for i, c in enumerate(observation.columns) if solution.column_class[i] < 0 and c.axis is not None}
+    static_values = {
+        c.values[0] for i, c in enumerate(observation.columns) if solution.column_class[i] < 0 and c.axis is not None
+    }
     reasons: list[str] = []
     candidates = []
     for s in eligible:
@@ -82,7 +87,12 @@ def safe_example(
             zero = [names[r] for r, v in enumerate(root_values) if v < 1]
             reasons.append(f"set #{s} has {', '.join(zero) or 'a declared axis'} = 0")
             continue
-        bad = sum(v < 2 for v in [*root_values, *group_values]) + len(root_values) + len(group_values) - len(set([*root_values, *group_values]))
+        bad = (
+            sum(v < SAFE_MIN for v in [*root_values, *group_values])
+            + len(root_values)
+            + len(group_values)
+            - len(set([*root_values, *group_values]))
+        )
         candidates.append((bad, -s, s, root_values, group_values))
     if not candidates:
         return None, "; ".join(reasons) or "no eligible input set"
@@ -92,17 +102,19 @@ def safe_example(
         new: list[int] = []
         for k, v in enumerate(old):
             declared_group = k >= len(roots)  # did not vary: must take another value
-            if v >= 2 and v not in new and not declared_group:
+            if v >= SAFE_MIN and v not in new and not declared_group:
                 new.append(v)
                 continue
-            w = max(2, v + 1 if declared_group else v)
-            while w in new or w in old or w in static_values:
-                w += 1
-            new.append(w)
-        new_roots, new_groups = new[: len(roots)], new[len(roots):]
+            # A declared group did not vary: it must take another value than the one it had.
+            fresh = fresh_size(v + 1 if declared_group else v, {*new, *old, *static_values})
+            assert fresh is not None  # unbounded: there is always a fresh size
+            new.append(fresh)
+        new_roots, new_groups = new[: len(roots)], new[len(roots) :]
         changes = [f"{names[r]} {a} -> {b}" for r, (a, b) in enumerate(zip(root_values, new_roots)) if a != b]
         changes += [f"{g} {a} -> {b}" for g, a, b in zip(group_names, group_values, new_groups) if a != b]
-        group_of = {col: (g, v) for g, (cols, v) in zip(group_names, zip(declared.values(), new_groups)) for col in cols}
+        group_of = {
+            col: (g, v) for g, (cols, v) in zip(group_names, zip(declared.values(), new_groups)) for col in cols
+        }
         try:
             candidate = _resized_set(observation, solution, sets[base], col_of, new_roots, group_of)
         except ValueError as exc:
@@ -112,13 +124,22 @@ def safe_example(
             try:
                 run(copy_set(candidate))
             except Exception as exc:  # the model refuses the built set: say so, try the next
-                reasons.append(f"set #{base} resized ({', '.join(changes)}) fails in eager: {type(exc).__name__}: {str(exc)[:200]}")
+                reasons.append(
+                    f"set #{base} resized ({', '.join(changes)}) fails in eager: {type(exc).__name__}: {str(exc)[:200]}"
+                )
                 continue
         return candidate, f"built from set #{base}: {', '.join(changes)}"
     return None, "; ".join(reasons)
 
 
-def _resized_set(observation: Observation, solution: Solution, base: Any, col_of: Mapping, new_roots: Sequence[int], group_of: Mapping) -> Any:
+def _resized_set(
+    observation: Observation,
+    solution: Solution,
+    base: Any,
+    col_of: Mapping,
+    new_roots: Sequence[int],
+    group_of: Mapping,
+) -> Any:
     leaves, spec = trees.flatten(base)
     out = []
     for index, (leaf, value) in enumerate(zip(observation.leaves, leaves)):

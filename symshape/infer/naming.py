@@ -19,7 +19,15 @@ from .observation import Observation
 from .solver import Solution
 
 CACHE_ARGS = {"cache", "past_key_values", "past_key_value", "cache_params", "encoder_decoder_cache"}
-SEQUENCE_ARGS = {"input_ids", "position_ids", "token_type_ids", "inputs_embeds", "labels", "hidden_states", "input_embeds"}
+SEQUENCE_ARGS = {
+    "input_ids",
+    "position_ids",
+    "token_type_ids",
+    "inputs_embeds",
+    "labels",
+    "hidden_states",
+    "input_embeds",
+}
 DECODER_SEQUENCE_ARGS = {f"decoder_{a}" for a in ("input_ids", "position_ids", "inputs_embeds", "attention_mask")}
 ENCODER_SEQUENCE_ARGS = {"encoder_hidden_states", "encoder_outputs", "encoder_attention_mask"}
 BATCH_FIRST_ARGS = (
@@ -27,14 +35,24 @@ BATCH_FIRST_ARGS = (
     | DECODER_SEQUENCE_ARGS
     | ENCODER_SEQUENCE_ARGS
     | CACHE_ARGS
-    | {"attention_mask", "pixel_values", "pixel_mask", "input_features", "input_values", "image_sizes", "token_type_ids"}
+    | {
+        "attention_mask",
+        "pixel_values",
+        "pixel_mask",
+        "input_features",
+        "input_values",
+        "image_sizes",
+        "token_type_ids",
+    }
 )
 
 # Higher wins when several axes of one class suggest a name.
 STRONG, MEDIUM, WEAK = 3, 2, 1
 
 
-def conventional_name(path: str, axis: int | None, rank: int | None, arguments: frozenset[str]) -> tuple[str, int] | None:
+def conventional_name(
+    path: str, axis: int | None, rank: int | None, arguments: frozenset[str]
+) -> tuple[str, int] | None:
     """The conventional name of one axis, with its strength, or None."""
     arg = argument_of(path)
     if axis is None:
@@ -51,7 +69,9 @@ def conventional_name(path: str, axis: int | None, rank: int | None, arguments: 
     if axis == 1:
         if arg in DECODER_SEQUENCE_ARGS:
             return "seq_len", STRONG
-        if arg in ENCODER_SEQUENCE_ARGS or (encoder_decoder and arg in {"input_ids", "attention_mask", "inputs_embeds"}):
+        if arg in ENCODER_SEQUENCE_ARGS or (
+            encoder_decoder and arg in {"input_ids", "attention_mask", "inputs_embeds"}
+        ):
             return "encoder_seq_len", STRONG
         if arg in SEQUENCE_ARGS:
             return "seq_len", STRONG
@@ -88,7 +108,9 @@ def fallback_name(path: str, axis: int | None) -> str:
 def check_name(name: object, where: str) -> str:
     """A dim name must be a Python identifier and not a keyword (torch.export requires it)."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise InputsError(f"names[{where!r}] = {name!r} is not a valid dim name: use a Python identifier such as 'batch'")
+        raise InputsError(
+            f"names[{where!r}] = {name!r} is not a valid dim name: use a Python identifier such as 'batch'"
+        )
     return name
 
 
@@ -118,7 +140,8 @@ def _overrides(
             expr = solution.class_expr[cls]
             if not expr.is_root:
                 raise InputsError(
-                    f"names[{key!r}]: {label} is not a root dim, it is {describe[cls]}; name one of the roots it is made of"
+                    f"names[{key!r}]: {label} is not a root dim, it is {describe[cls]}; name one of the roots "
+                    "it is made of"
                 )
             root = expr.roots[0]
         elif key in auto:

@@ -25,7 +25,19 @@ TENSOR = "tensor"
 INT = "int"
 CONST = "const"
 
-_CONSTANT_TYPES = (bool, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout, enum.Enum)
+_CONSTANT_TYPES = (
+    bool,
+    float,
+    complex,
+    str,
+    bytes,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.memory_format,
+    torch.layout,
+    enum.Enum,
+)
 
 
 @dataclass(frozen=True)
@@ -71,14 +83,18 @@ def _kind(path: str, value: Any, set_index: int) -> str:
         return INT
     if isinstance(value, _CONSTANT_TYPES):
         return CONST
-    holds_tensors = any(isinstance(v, torch.Tensor) for v in vars(value).values()) if hasattr(value, "__dict__") else False
+    holds_tensors = (
+        any(isinstance(v, torch.Tensor) for v in vars(value).values()) if hasattr(value, "__dict__") else False
+    )
     hint = (
         "; it holds tensors, so register its class with torch.utils._pytree.register_pytree_node "
         "so that torch.export (and symshape) can see them"
         if holds_tensors
         else "; torch.export accepts tensors, ints, floats, bools, strings and registered containers"
     )
-    raise InputsError(f"{path} is a {type(value).__qualname__} in input set #{set_index}, which is not a pytree container{hint}")
+    raise InputsError(
+        f"{path} is a {type(value).__qualname__} in input set #{set_index}, which is not a pytree container{hint}"
+    )
 
 
 def _type_name(value: Any) -> str:
@@ -87,7 +103,9 @@ def _type_name(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def describe_difference(set_index: int, ref: dict[str, Any], other: dict[str, Any], ref_name: str = "input set #0") -> str:
+def describe_difference(
+    set_index: int, ref: dict[str, Any], other: dict[str, Any], ref_name: str = "input set #0"
+) -> str:
     """Walk both structures and say where they first part ways (``ref_name`` names the
     reference in the text: "input set #0", or "the example")."""
     return _describe(set_index, ref, other).replace("input set #0", ref_name)

@@ -66,7 +66,11 @@ def materialise_like(target: Any, source: Any) -> Any:
                     continue
                 except ValueError:
                     pass
-            out.append(torch.zeros(t.shape, dtype=t.dtype) if not t.is_floating_point() else torch.randn(t.shape, generator=torch.Generator().manual_seed(0)).to(t.dtype))
+            out.append(
+                torch.zeros(t.shape, dtype=t.dtype)
+                if not t.is_floating_point()
+                else torch.randn(t.shape, generator=torch.Generator().manual_seed(0)).to(t.dtype)
+            )
         else:
             out.append(copy.deepcopy(t) if isinstance(t, torch.Tensor) else t)
     return trees.unflatten(out, spec)

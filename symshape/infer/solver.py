@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from ..core.linear import format_linear
 
@@ -128,7 +128,9 @@ def _direction(values: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
     return tuple(d // g for d in diffs), g
 
 
-def _equality_classes(columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]) -> tuple[list[int], list[list[int]], list[list[int]]]:
+def _equality_classes(
+    columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]
+) -> tuple[list[int], list[list[int]], list[list[int]]]:
     """Group varying columns by value; split groups holding two axes of one leaf."""
     groups: dict[tuple[int, ...], list[int]] = {}
     column_class = [-1] * len(columns)
@@ -218,7 +220,9 @@ def solve(columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]) -> Solutio
                 continue
             if rejected is not None:
                 _, root, a, b, fitted, distinct, reason = rejected
-                relations.append(Relation(AFFINE, cls, LinExpr(((root, a),), b), num_sets, distinct, fitted, False, reason))
+                relations.append(
+                    Relation(AFFINE, cls, LinExpr(((root, a),), b), num_sets, distinct, fitted, False, reason)
+                )
             root_of_class[cls] = len(roots)
             family[len(roots)] = set(class_leaves[cls])
             class_expr[cls] = LinExpr(((len(roots), 1),), 0)
@@ -247,7 +251,9 @@ def solve(columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]) -> Solutio
     return solution
 
 
-def _find_sums(root_values: list[tuple[int, ...]], root_leaves: list[frozenset[int]]) -> list[tuple[int, LinExpr, int, int]]:
+def _find_sums(
+    root_values: list[tuple[int, ...]], root_leaves: list[frozenset[int]]
+) -> list[tuple[int, LinExpr, int, int]]:
     """Express roots as sums of other roots: ``z = sum(c_i * r_i) + b``.
 
     Returns ``(root, expr, distinct, fitted)`` per root re-expressed; terms are always
@@ -320,5 +326,7 @@ def _check(solution: Solution, columns: Sequence[tuple[int, ...]]) -> None:
                 raise AssertionError(f"symshape solver bug: class {cls} set {s}: {expr} != {observed}")
     for i, values in enumerate(columns):
         cls = solution.column_class[i]
-        if (cls < 0 and len(set(values)) != 1) or (cls >= 0 and values != solution.class_values[cls]):  # pragma: no cover
+        if (cls < 0 and len(set(values)) != 1) or (
+            cls >= 0 and values != solution.class_values[cls]
+        ):  # pragma: no cover
             raise AssertionError(f"symshape solver bug: column {i} misclassified")

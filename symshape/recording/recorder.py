@@ -75,7 +75,9 @@ class RecordedInputs(list):
     symshape_partial = True
     symshape_synthesize = True
 
-    def __init__(self, items: Iterable[Any] = (), records: Sequence[CallRecord] = (), notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self, items: Iterable[Any] = (), records: Sequence[CallRecord] = (), notes: Sequence[str] = ()
+    ) -> None:
         super().__init__(items)
         self.records = list(records)
         self.notes = list(notes)
@@ -148,7 +150,9 @@ class Observer:
         kept = self._keeps(index)
         stored = copy_set(values) if kept else meta_copy(values)
         self._sets.append(stored)
-        self._records.append(CallRecord(index, kept, _tensor_bytes(stored), _shapes(stored if isinstance(stored, dict) else stored[1])))
+        self._records.append(
+            CallRecord(index, kept, _tensor_bytes(stored), _shapes(stored if isinstance(stored, dict) else stored[1]))
+        )
         self._inputs = None
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> Any:
@@ -214,7 +218,15 @@ class observe:  # noqa: N801 - used as a context manager, like a function
     16, 32, 64, ...; shapes only for the others), ``"all"`` or ``"shapes"``.
     """
 
-    def __init__(self, model: Any, *, max_calls: int | None = None, method: str = "forward", keep: str = "auto", keep_first: int = KEEP_FIRST) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        max_calls: int | None = None,
+        method: str = "forward",
+        keep: str = "auto",
+        keep_first: int = KEEP_FIRST,
+    ) -> None:
         self.observer = Observer(model, max_calls=max_calls, method=method, keep=keep, keep_first=keep_first)
         self._saved: tuple[bool, Any] | None = None
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from ..core.records import Check, ProgramReading, Refinement
 from ..core.rows import ROOT, STATIC, AxisRow, DimRow, NeverVaried, RelationRow, root_minimums
+from ..core.sizes import SAFE_MIN, fresh_size
 
 
 class SpecLike(Protocol):
@@ -51,6 +52,7 @@ class ResultLike(Protocol):
 
     @property
     def ok(self) -> bool: ...
+
 
 #: Axes listed per dim (and members per relation) before "(+N more)".
 MAX_LISTED = 4
@@ -105,14 +107,18 @@ class RelationInfo:
 
     @property
     def support_text(self) -> str:
-        return f"{self.support} sets, {self.distinct} distinct" + (", minimum evidence" if self.minimum_evidence else "")
+        return f"{self.support} sets, {self.distinct} distinct" + (
+            ", minimum evidence" if self.minimum_evidence else ""
+        )
 
 
 @dataclass
-class Warning_:
+class ReportWarning:
     kind: str  # "note", "minimum-evidence", "never-varied", "size-0-1"
     text: str
-    probe: dict[str, int] | None = None  # for "minimum-evidence": an input set (dim sizes) that would break a coincidence
+    probe: dict[str, int] | None = (
+        None  # for "minimum-evidence": an input set (dim sizes) that would break a coincidence
+    )
 
 
 @dataclass
@@ -126,7 +132,7 @@ class Report:
     ints: list[dict[str, Any]]
     static: list[str]
     rejected: list[dict[str, str]]
-    warnings: list[Warning_]
+    warnings: list[ReportWarning]
     export: dict[str, Any] | None = None  # facts of an ExportResult, when there is one
     traced: bool = False
 
@@ -140,7 +146,7 @@ class Report:
 def _members_text(members: tuple[str, ...] | list[str], rhs: str) -> str:
     shown = list(members)
     if len(shown) > MAX_LISTED:
-        shown = shown[: MAX_LISTED - 1] + [f"... (+{len(members) - MAX_LISTED + 1} more)"]
+        shown = [*shown[: MAX_LISTED - 1], f"... (+{len(members) - MAX_LISTED + 1} more)"]
     return " = ".join([*shown, rhs])
 
 
@@ -160,13 +166,10 @@ def _probe(spec: SpecLike) -> dict[str, int]:
     steps = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29)
     probe: dict[str, int] = {}
     for i, d in enumerate(spec.dim_rows):
-        low, high = max(2, d.min or 0), d.max
+        low, high = max(SAFE_MIN, d.min or 0), d.max
         value = max(max(d.values, default=1), low) + steps[i % len(steps)] + i // len(steps)
-        candidates = [value + k for k in range(64)]
-        if high is not None:  # bounded by the model: look below the bound instead
-            candidates = [v for v in candidates if v <= high] + list(range(high, low - 1, -1))
-        fresh = [v for v in candidates if v not in d.values and v not in probe.values()]
-        probe[d.name] = fresh[0] if fresh else value
+        fresh = fresh_size(value, {*d.values, *probe.values()}, low=low, high=high)
+        probe[d.name] = value if fresh is None else fresh
     return probe
 
 
@@ -184,7 +187,10 @@ def _model_requirements(spec: SpecLike, result: ResultLike | None) -> dict[str, 
     for d in spec.dim_rows:
         base = derived_lows.get(d.name)
         if d.max is not None or (d.min is not None and d.min != base):
-            bounds = [f">= {d.min}" if d.min is not None and d.min != base else "", f"<= {d.max}" if d.max is not None else ""]
+            bounds = [
+                f">= {d.min}" if d.min is not None and d.min != base else "",
+                f"<= {d.max}" if d.max is not None else "",
+            ]
             required[d.name].append(f"{d.name} {' and '.join(b for b in bounds if b)}")
     for rel in spec.relations:
         if rel.origin == "model":
@@ -209,40 +215,48 @@ def build(spec: SpecLike, result: ResultLike | None = None) -> Report:
     for d in spec.dim_rows:
         axes = [a.label for a in spec.root_axes(d.name) if not a.is_int]
         derived = [a.label for a in spec.axes if a.role not in (ROOT, STATIC) and any(n == d.name for n, _ in a.terms)]
-        dims.append(DimInfo(
-            name=d.name,
-            min=d.min if d.min is not None else 0,
-            max=d.max,
-            values=tuple(d.values),
-            axes=axes,
-            derived_axes=derived,
-            # A root a fix introduced (``past_len = 2*past_len_div2``) has no axis of its own.
-            origin="model" if d.name in in_model_relations and not axes else "observed",
-            required=required[d.name],
-        ))
+        dims.append(
+            DimInfo(
+                name=d.name,
+                min=d.min if d.min is not None else 0,
+                max=d.max,
+                values=tuple(d.values),
+                axes=axes,
+                derived_axes=derived,
+                # A root a fix introduced (``past_len = 2*past_len_div2``) has no axis of its own.
+                origin="model" if d.name in in_model_relations and not axes else "observed",
+                required=required[d.name],
+            )
+        )
 
     relations = []
     for r in spec.relations:
         int_member = any(a.is_int and a.label in r.members for a in spec.axes)
-        relations.append(RelationInfo(
-            kind=r.kind,
-            text=_members_text(r.members, r.rhs),
-            members=list(r.members),
-            rhs=r.rhs,
-            support=r.support,
-            distinct=r.distinct,
-            fitted=r.fitted,
-            expressible=r.expressible,
-            stated_as=STATED_AS["int"] if int_member and not r.expressible else STATED_AS.get(r.kind, "yes" if r.expressible else "no"),
-            origin=r.origin,
-            minimum_evidence=r.coincidence_prone and r.kind != "equal",
-        ))
+        relations.append(
+            RelationInfo(
+                kind=r.kind,
+                text=_members_text(r.members, r.rhs),
+                members=list(r.members),
+                rhs=r.rhs,
+                support=r.support,
+                distinct=r.distinct,
+                fitted=r.fitted,
+                expressible=r.expressible,
+                stated_as=STATED_AS["int"]
+                if int_member and not r.expressible
+                else STATED_AS.get(r.kind, "yes" if r.expressible else "no"),
+                origin=r.origin,
+                minimum_evidence=r.coincidence_prone and r.kind != "equal",
+            )
+        )
 
-    ints = [{"path": a.path, "expr": a.expr, "values": list(a.values)} for a in spec.axes if a.is_int and a.role != STATIC]
+    ints = [
+        {"path": a.path, "expr": a.expr, "values": list(a.values)} for a in spec.axes if a.is_int and a.role != STATIC
+    ]
     static = [f"{a.label}={a.expr}" for a in spec.axes if a.role == STATIC]
     rejected = [{"relation": r.expr, "reason": r.reason} for r in spec.rejected]
 
-    warnings = [Warning_("note", n) for n in spec.notes]
+    warnings = [ReportWarning("note", n) for n in spec.notes]
     # Relations on the minimum evidence: the input set that would break a coincidence.
     probe = _probe(spec)
     probe_text = ", ".join(f"{k}={v}" for k, v in probe.items())
@@ -251,40 +265,53 @@ def build(spec: SpecLike, result: ResultLike | None = None) -> Report:
             continue
         expected = _evaluate(r.terms, r.const, probe)
         member = r.members[0] if r.members else "the axis"
-        warnings.append(Warning_(
-            "minimum-evidence",
-            f"{r.expr} rests on the minimum evidence ({r.distinct} distinct points for {r.fitted} fitted constant(s)); "
-            f"one more input set with other sizes would confirm or break it. The set that would break a coincidence: "
-            f"{probe_text}, where the relation gives {member} = {expected}",
-            probe,
-        ))
+        warnings.append(
+            ReportWarning(
+                "minimum-evidence",
+                f"{r.expr} rests on the minimum evidence ({r.distinct} distinct points for {r.fitted} fitted "
+                "constant(s)); "
+                "one more input set with other sizes would confirm or break it. The set that would break a "
+                "coincidence: "
+                f"{probe_text}, where the relation gives {member} = {expected}",
+                probe,
+            )
+        )
     # Conventionally dynamic axes that never varied (found by inference).
     for nv in spec.never_varied:
-        warnings.append(Warning_(
-            "never-varied",
-            f"{listing(list(nv.axes))}: {nv.name} by convention, but {nv.value} in every input set, so exported "
-            f"static (= {nv.value}); if {nv.name} varies in real use, pass {nv.hint} or add an input set where it differs",
-        ))
+        warnings.append(
+            ReportWarning(
+                "never-varied",
+                f"{listing(list(nv.axes))}: {nv.name} by convention, but {nv.value} in every input set, so exported "
+                f"static (= {nv.value}); if {nv.name} varies in real use, pass {nv.hint} or add an input set "
+                "where it differs",
+            )
+        )
     # Sizes 0 and 1.
     for d in spec.dim_rows:
-        small = [(i, v) for i, v in enumerate(d.values) if v < 2 and i != spec.example_index]
+        small = [(i, v) for i, v in enumerate(d.values) if v < SAFE_MIN and i != spec.example_index]
         if small:
             where = ", ".join(f"{d.name} = {v} in set #{i}" for i, v in small)
-            warnings.append(Warning_(
-                "size-0-1",
-                f"{where}: torch specialises sizes 0 and 1 while tracing, so such a set "
-                f"is never the export example (set #{spec.example_index}, {d.name} = {d.values[spec.example_index]}); "
-                f"check that the program accepts it (symshape.export does)",
-            ))
+            warnings.append(
+                ReportWarning(
+                    "size-0-1",
+                    f"{where}: torch specialises sizes 0 and 1 while tracing, so such a set "
+                    f"is never the export example (set #{spec.example_index}, {d.name} = "
+                    f"{d.values[spec.example_index]}); "
+                    f"check that the program accepts it (symshape.export does)",
+                )
+            )
     for value in (0, 1):
         labels = [a.label for a in spec.axes if a.role == STATIC and a.axis is not None and a.expr == str(value)]
         conventional = {label for nv in spec.never_varied for label in nv.axes}
         labels = [lab for lab in labels if lab not in conventional]
         if labels and value == 0:
-            warnings.append(Warning_(
-                "size-0-1",
-                f"{listing(labels)} {'is' if len(labels) == 1 else 'are'} 0 in every set (an empty tensor): exported static",
-            ))
+            warnings.append(
+                ReportWarning(
+                    "size-0-1",
+                    f"{listing(labels)} {'is' if len(labels) == 1 else 'are'} 0 in every set (an empty "
+                    "tensor): exported static",
+                )
+            )
 
     report = Report(
         num_sets=spec.num_sets,
@@ -310,8 +337,14 @@ def _export_facts(result: ResultLike) -> dict[str, Any]:
         "traces": result.traces,
         "free_symbols": reading.symbols if reading else None,
         "guards": reading.guards if reading else None,
-        "refinements": [{"dim": r.dim, "change": r.change, "reason": r.reason, "source": r.source} for r in result.refinements],
-        "relation_checks": [{"relation": c.expr, "status": c.status, "detail": c.detail} for c in reading.relation_checks] if reading else [],
+        "refinements": [
+            {"dim": r.dim, "change": r.change, "reason": r.reason, "source": r.source} for r in result.refinements
+        ],
+        "relation_checks": [
+            {"relation": c.expr, "status": c.status, "detail": c.detail} for c in reading.relation_checks
+        ]
+        if reading
+        else [],
         "requirements": list(reading.requirements) if reading else [],
         "checks": [check_facts(c) for c in result.checks],
         "ok": result.ok if result.checks else None,
@@ -322,6 +355,13 @@ def _export_facts(result: ResultLike) -> dict[str, Any]:
 def check_facts(c: Check) -> dict[str, Any]:
     """One check as data (what the text and rich renderers, and ``--format json``, show)."""
     return {
-        "set": c.set_index, "accepted": c.accepted, "max_abs_diff": c.max_abs_diff, "error": c.error,
-        "covered": c.covered, "synthetic": c.synthetic, "origin": c.origin, "passed": c.passed, "shapes": c.shapes,
+        "set": c.set_index,
+        "accepted": c.accepted,
+        "max_abs_diff": c.max_abs_diff,
+        "error": c.error,
+        "covered": c.covered,
+        "synthetic": c.synthetic,
+        "origin": c.origin,
+        "passed": c.passed,
+        "shapes": c.shapes,
     }

@@ -12,7 +12,6 @@ from .facts import Report, listing, values_text
 from .text import dim_where, export_lines, headline, set_header
 
 
-
 def render_rich(report: Report, console: Any) -> None:
     """Print the report to a ``rich.console.Console`` with tables and colours."""
     console.print(f"[bold]{escape(headline(report))}[/bold]")
@@ -21,8 +20,17 @@ def render_rich(report: Report, console: Any) -> None:
         for column in ("name", "range", set_header(report.num_sets), "source", "appears at"):
             table.add_column(column, overflow="fold")
         for d in report.dims:
-            source = d.origin if not d.required else f"{'' if d.origin == 'model' else 'observed' + chr(10)}[magenta]model: {escape('; '.join(d.required))}[/magenta]"
-            table.add_row(f"[bold cyan]{d.name}[/bold cyan]", d.range_text.replace("inf", "∞"), values_text(d.values), source, escape(dim_where(d)))
+            source = d.origin
+            if d.required:
+                observed = "" if d.origin == "model" else "observed\n"
+                source = f"{observed}[magenta]model: {escape('; '.join(d.required))}[/magenta]"
+            table.add_row(
+                f"[bold cyan]{d.name}[/bold cyan]",
+                d.range_text.replace("inf", "∞"),
+                values_text(d.values),
+                source,
+                escape(dim_where(d)),
+            )
         console.print(table)
     if report.relations:
         table = Table(title="relations", title_justify="left")
@@ -42,7 +50,10 @@ def render_rich(report: Report, console: Any) -> None:
         for i in report.ints:
             console.print(f"  {escape(i['path'])} = {escape(i['expr'])} (values {values_text(i['values'])})")
     if report.static:
-        console.print(f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): [dim]{escape(listing(report.static))}[/dim]")
+        console.print(
+            f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): "
+            f"[dim]{escape(listing(report.static))}[/dim]"
+        )
     if report.rejected:
         console.print("[bold]seen but not trusted[/bold] (not emitted)")
         for r in report.rejected:

@@ -27,7 +27,11 @@ def headline(report: Report) -> str:
 
 
 def dim_where(d: DimInfo) -> str:
-    text = f"{len(d.axes)} {'axis' if len(d.axes) == 1 else 'axes'}: {listing(d.axes)}" if d.axes else "(no axis of its own)"
+    text = (
+        f"{len(d.axes)} {'axis' if len(d.axes) == 1 else 'axes'}: {listing(d.axes)}"
+        if d.axes
+        else "(no axis of its own)"
+    )
     if d.derived_axes:
         text += f"; also in {len(d.derived_axes)} derived: {listing(d.derived_axes)}"
     return text
@@ -55,7 +59,11 @@ def render_text(report: Report) -> str:
         lines += ["", "int inputs (torch.export takes Dim.DYNAMIC, not a named Dim, for an int)"]
         lines += [f"  {i['path']} = {i['expr']} (values {values_text(i['values'])})" for i in report.ints]
     if report.static:
-        lines += ["", f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})", "  " + listing(report.static)]
+        lines += [
+            "",
+            f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})",
+            "  " + listing(report.static),
+        ]
     if report.rejected:
         lines += ["", "seen but not trusted (not emitted)"]
         lines += [f"  {r['relation']}: {r['reason']}" for r in report.rejected]
@@ -68,7 +76,10 @@ def render_text(report: Report) -> str:
 
 def export_lines(facts: dict[str, Any]) -> list[str]:
     """What export found and how the program was checked (``result.explain()``, the CLI)."""
-    lines = [f"export: {facts['traces']} trace(s); {facts['free_symbols']} free symbols in the program's inputs; {facts['guards']} guards"]
+    lines = [
+        f"export: {facts['traces']} trace(s); {facts['free_symbols']} free symbols in the program's inputs; "
+        f"{facts['guards']} guards"
+    ]
     for r in facts["refinements"]:
         lines.append(f"  refined {r['change']}: {r['reason']}" + (f" [{r['source']}]" if r["source"] else ""))
     for c in facts["relation_checks"]:

@@ -26,6 +26,7 @@ from .to_torch import make_dims, shapes_by_input
 FORMAT = "symshape.DimSpec"
 VERSION = 1
 
+
 class DimSpec:
     """Named dims, relations and the matching ``dynamic_shapes`` for torch.export."""
 
@@ -59,8 +60,13 @@ class DimSpec:
         #: Axes conventionally dynamic (``batch``, ``seq_len``, ...) that never varied.
         self.never_varied = never_varied if never_varied is not None else []
 
-    def with_rows(self, *, dim_rows: list[DimRow] | None = None, axes: list[AxisRow] | None = None,
-                  relations: list[RelationRow] | None = None) -> DimSpec:
+    def with_rows(
+        self,
+        *,
+        dim_rows: list[DimRow] | None = None,
+        axes: list[AxisRow] | None = None,
+        relations: list[RelationRow] | None = None,
+    ) -> DimSpec:
         """The same spec (example, layout, notes) with new rows; each root's minimum is
         raised where a derived axis with a negative offset needs it (``x - 3``: ``x >= 3``)."""
         axes = self.axes if axes is None else axes
@@ -157,7 +163,9 @@ class DimSpec:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise InputsError(f"not a symshape DimSpec JSON document (format is {found!r}, expected {FORMAT!r})")
         if data.get("version") != VERSION:
-            raise InputsError(f"DimSpec JSON version {data.get('version')!r} is not supported (this symshape reads {VERSION})")
+            raise InputsError(
+                f"DimSpec JSON version {data.get('version')!r} is not supported (this symshape reads {VERSION})"
+            )
         return _from_dict(data)
 
     def __eq__(self, other: object) -> bool:
@@ -170,7 +178,7 @@ def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where:
     if key not in data:
         raise InputsError(f"DimSpec JSON: {where}{key!r} is missing")
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise InputsError(f"DimSpec JSON: {where}{key!r} is {value!r}, expected {getattr(kind, '__name__', kind)}")
     return value
 

@@ -25,7 +25,13 @@ def make_dims(bounds: Sequence[tuple[str, int | None, int | None]]) -> dict[str,
     return dims
 
 
-def axis_spec(terms: Sequence[tuple[str, int]], const: int, dims: dict[str, Dim], is_int: bool, unnamed: frozenset[str] = frozenset()) -> Any:
+def axis_spec(
+    terms: Sequence[tuple[str, int]],
+    const: int,
+    dims: dict[str, Dim],
+    is_int: bool,
+    unnamed: frozenset[str] = frozenset(),
+) -> Any:
     """The torch object for one axis: a root Dim, a derived dim, AUTO, DYNAMIC or None.
 
     A root in ``unnamed`` is exported as ``Dim.DYNAMIC`` on each of its axes (torch
@@ -37,7 +43,7 @@ def axis_spec(terms: Sequence[tuple[str, int]], const: int, dims: dict[str, Dim]
         return Dim.DYNAMIC  # torch.export takes no named Dim for an int input
     if len(terms) > 1:
         return Dim.AUTO  # torch cannot state a sum of roots; checked after export
-    (name, coef), = terms
+    ((name, coef),) = terms
     if name in unnamed:
         return Dim.DYNAMIC if coef == 1 and const == 0 else Dim.AUTO
     dim = dims[name]

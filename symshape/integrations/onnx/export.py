@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from ...core.binding import normalise
-from ...core.trees import leaves_by_path
 from ...core.records import ATOL, Check
+from ...core.trees import leaves_by_path
 from ...errors import InputsError, SymshapeError
 from ...exporting import ExportResult, export
 from ...exporting.verify import eager_runner, run_check
@@ -27,7 +27,6 @@ from .naming import dims_of, input_values, output_names, rename_dim_params, symb
 
 #: How to get the optional dependencies (in every "missing extra" message).
 INSTALL_HINT = "pip install 'symshape[onnx]'  (or: pip install onnx onnxscript onnxruntime)"
-
 
 
 def require_onnx() -> tuple[Any, Any]:
@@ -126,7 +125,9 @@ def export_onnx(
     if not isinstance(path, (str, Path)) or not str(path):
         raise InputsError(f"export_onnx(path={path!r}): path must be a file name (str or pathlib.Path)")
     if result is not None and not isinstance(result, ExportResult):
-        raise InputsError(f"export_onnx(result=...) must be an ExportResult from symshape.export, got {type(result).__name__}")
+        raise InputsError(
+            f"export_onnx(result=...) must be an ExportResult from symshape.export, got {type(result).__name__}"
+        )
     onnx, ort = require_onnx()
     inputs = list(inputs) if result is None else inputs
     if result is None:
@@ -136,7 +137,12 @@ def export_onnx(
     values = input_values(program, spec)
     try:
         onnx_program = torch.onnx.export(
-            program, (), dynamo=True, verbose=False, opset_version=opset_version, optimize=optimize,
+            program,
+            (),
+            dynamo=True,
+            verbose=False,
+            opset_version=opset_version,
+            optimize=optimize,
             output_names=output_names(program, set(values)),
         )
     except Exception as exc:  # torch raises many types
@@ -166,7 +172,8 @@ def export_onnx(
         run_onnx, run_eager = _onnx_runner(session, values), eager_runner(model, spec)
         made.checks = [run_check(i, s, run_onnx, run_eager, target="ONNX model") for i, s in enumerate(result.sets)]
         made.checks += [
-            run_check(i, s, run_onnx, run_eager, origin="held-out", target="ONNX model") for i, s in enumerate(extra_sets)
+            run_check(i, s, run_onnx, run_eager, origin="held-out", target="ONNX model")
+            for i, s in enumerate(extra_sets)
         ]
     return made
 

@@ -19,7 +19,6 @@ from ...spec import DimSpec
 _TORCH_SYMBOL = re.compile(r"\b[su]\d+\b")
 
 
-
 def input_values(program: torch.export.ExportedProgram, spec: DimSpec) -> dict[str, tuple[str, Any]]:
     """Placeholder (= ONNX input) name -> (symshape path, fake value), for user inputs."""
     return {name: (symshape_path(keys, spec), value) for name, keys, value in user_inputs(program) if name is not None}
@@ -43,7 +42,9 @@ def output_names(program: torch.export.ExportedProgram, taken: set[str]) -> list
 
 
 def _axis_expr(row: Any) -> sympy.Expr:
-    return sum((c * sympy.Symbol(name, integer=True, nonnegative=True) for name, c in row.terms), sympy.Integer(row.const))
+    return sum(
+        (c * sympy.Symbol(name, integer=True, nonnegative=True) for name, c in row.terms), sympy.Integer(row.const)
+    )
 
 
 def symbol_names(values: dict[str, tuple[str, Any]], spec: DimSpec) -> dict[str, sympy.Expr]:

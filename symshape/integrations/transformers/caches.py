@@ -60,7 +60,12 @@ _GROUP_NAMES = {"keys": "key_cache", "values": "value_cache"}
 #: Counters that vary with the past length: leaves (ints stay ints), never context.
 _COUNTERS = frozenset({"cumulative_length", "cumulative_length_int", "_previous_number_of_accepted_tokens"})
 #: Static-layer sizes that follow from the key/value tensors.
-_STATIC_SIZES = {"batch_size": ("keys", 0), "num_heads": ("keys", 1), "k_head_dim": ("keys", -1), "v_head_dim": ("values", -1)}
+_STATIC_SIZES = {
+    "batch_size": ("keys", 0),
+    "num_heads": ("keys", 1),
+    "k_head_dim": ("keys", -1),
+    "v_head_dim": ("values", -1),
+}
 _SLIDING_TENSOR = "_sliding_window_tensor"
 
 # Leaf forms: how a layer attribute sits in its group entry.
@@ -94,7 +99,9 @@ def _derived(layer: Any, attrs: dict[str, Any]) -> list[str]:
     names = []
     if isinstance(layer, cache_utils.StaticLayer):
         names += [n for n, (src, _) in _STATIC_SIZES.items() if n in attrs and isinstance(attrs.get(src), torch.Tensor)]
-    if isinstance(layer, cache_utils.DynamicSlidingWindowLayer) and isinstance(attrs.get(_SLIDING_TENSOR), torch.Tensor):
+    if isinstance(layer, cache_utils.DynamicSlidingWindowLayer) and isinstance(
+        attrs.get(_SLIDING_TENSOR), torch.Tensor
+    ):
         names.append(_SLIDING_TENSOR)
     return names
 
@@ -316,7 +323,11 @@ def _allow_in_safe_load(cache_utils: Any, caches: list[type]) -> None:
     """
     mixin = getattr(cache_utils, "CacheLayerMixin", None)
     layers = [
-        obj for obj in vars(cache_utils).values()
-        if isinstance(obj, type) and mixin is not None and issubclass(obj, mixin) and obj.__module__ == cache_utils.__name__
+        obj
+        for obj in vars(cache_utils).values()
+        if isinstance(obj, type)
+        and mixin is not None
+        and issubclass(obj, mixin)
+        and obj.__module__ == cache_utils.__name__
     ]
     torch.serialization.add_safe_globals([*caches, *layers])

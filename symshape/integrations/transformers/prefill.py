@@ -50,7 +50,9 @@ def _reference_call(sets: list[Any], name: str) -> dict[str, Any] | None:
         kwargs = s[1] if isinstance(s, tuple) else s
         cache = kwargs.get(name)
         target = getattr(cache, "self_attention_cache", cache)
-        if _layers_initialised(target) and (not hasattr(cache, "cross_attention_cache") or _layers_initialised(cache.cross_attention_cache)):
+        if _layers_initialised(target) and (
+            not hasattr(cache, "cross_attention_cache") or _layers_initialised(cache.cross_attention_cache)
+        ):
             return kwargs
     return None
 
@@ -71,17 +73,24 @@ def _materialise_empty_cache(kwargs: dict[str, Any], name: str, reference: Mappi
     if hasattr(cache, "cross_attention_cache"):
         if _layers_initialised(cache.cross_attention_cache) is False:
             return (
-                f"call #{index}: {name}.cross_attention_cache is empty: the model computes the cross-attention keys and "
+                f"call #{index}: {name}.cross_attention_cache is empty: the model computes the "
+                "cross-attention keys and "
                 f"values from encoder_outputs at this call (the first decoder step), a different graph from the later "
                 f"steps; a program exported from a later step does not cover it (export it separately)"
             )
-        cache, ref_cache, where = cache.self_attention_cache, ref_cache.self_attention_cache, f"{name}.self_attention_cache"
+        cache, ref_cache, where = (
+            cache.self_attention_cache,
+            ref_cache.self_attention_cache,
+            f"{name}.self_attention_cache",
+        )
     else:
         where = name
     if _layers_initialised(cache) is not False:
         return None
     layers, ref_layers = cache.layers, getattr(ref_cache, "layers", [])
-    if len(layers) != len(ref_layers) or any(type(a).__name__ != "DynamicLayer" or type(a) is not type(b) for a, b in zip(layers, ref_layers)):
+    if len(layers) != len(ref_layers) or any(
+        type(a).__name__ != "DynamicLayer" or type(a) is not type(b) for a, b in zip(layers, ref_layers)
+    ):
         return f"call #{index}: {where} is empty and its layers are not plain DynamicLayers: left as is"
     batch = _batch_of(kwargs, reference, ref_layers[0].keys.shape[0])
     for layer, ref in zip(layers, ref_layers):

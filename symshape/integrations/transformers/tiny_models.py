@@ -20,9 +20,7 @@ if TYPE_CHECKING:
 CACHE_KWARG = "cache"
 
 
-def tiny_llama(
-    num_layers: int = 2, hidden_size: int = 64, seed: int = 0
-) -> transformers.LlamaForCausalLM:
+def tiny_llama(num_layers: int = 2, hidden_size: int = 64, seed: int = 0) -> transformers.LlamaForCausalLM:
     """Build a small random ``LlamaForCausalLM`` in eval mode.
 
     Grouped-query attention (4 query heads, 2 key/value heads) is kept on purpose,
@@ -66,9 +64,7 @@ def llama_decode_inputs(
 
     config = model.config
     gen = torch.Generator().manual_seed(seed)
-    head_dim = getattr(config, "head_dim", None) or (
-        config.hidden_size // config.num_attention_heads
-    )
+    head_dim = getattr(config, "head_dim", None) or (config.hidden_size // config.num_attention_heads)
     kv_shape = (batch, config.num_key_value_heads, past_len, head_dim)
     dtype = model.dtype
 
@@ -79,9 +75,7 @@ def llama_decode_inputs(
         value = torch.randn(kv_shape, generator=gen, dtype=dtype)
         cache.update(key, value, layer_idx)
 
-    input_ids = torch.randint(
-        0, config.vocab_size, (batch, seq_len), generator=gen, dtype=torch.int64
-    )
+    input_ids = torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen, dtype=torch.int64)
     positions = torch.arange(past_len, past_len + seq_len, dtype=torch.int64)
     return {
         "input_ids": input_ids,
