@@ -165,9 +165,9 @@ def test_a_class_registered_by_someone_else_is_left_alone() -> None:
             from_dumpable_context=serialized.from_dumpable_context,
             flatten_with_keys_fn=saved.flatten_with_keys_fn,
         )
-        from symshape.integrations.transformers.caches import _flatten_spec
+        from symshape.integrations.transformers.caches import flatten_spec
 
-        torch.fx._pytree.register_pytree_flatten_spec(cls, _flatten_spec)
+        torch.fx._pytree.register_pytree_flatten_spec(cls, flatten_spec)
 
 
 def test_full_dynamic_cache_flattens_like_transformers_own_registration() -> None:

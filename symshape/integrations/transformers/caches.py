@@ -210,7 +210,7 @@ def _flatten_with_keys(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]
     return _flatten_items(cache)
 
 
-def _flatten_spec(cache: Any, spec: _torch.TreeSpec) -> list[Any]:
+def flatten_spec(cache: Any, spec: _torch.TreeSpec) -> list[Any]:
     """For ``torch.fx._pytree.tree_flatten_spec`` (the unlifted program's input flatten)."""
     children, context = _flatten(cache)
     if context != spec.context:
@@ -281,7 +281,7 @@ def _register(cls: type) -> None:
         if "already registered" not in str(e):
             raise
         return
-    _torch.register_flatten_spec(cls, _flatten_spec)
+    _torch.register_flatten_spec(cls, flatten_spec)
 
 
 def _candidates(cache_utils: Any) -> list[type]:
