@@ -12,6 +12,7 @@ sound, it only proves less.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,19 @@ def _wrap(text: str) -> str:
 
 def _const(value: int) -> Term:
     return Term(z3.IntVal(value), ({}, value), str(value))
+
+
+def _divmod(a: Term, b: Term, op: str) -> Term:
+    return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
+
+
+def _join(parts: list[Guard], conjunction: bool) -> Guard:
+    join, word = (z3.And, " and ") if conjunction else (z3.Or, " or ")
+    return Guard(join(*[p.condition for p in parts]), word.join(f"({p.text})" for p in parts))
+
+
+def _negate(guard: Guard) -> Guard:
+    return Guard(z3.Not(guard.condition), f"not ({guard.text})")
 
 
 #: The value of an unbounded end (compared, never computed with).
@@ -185,8 +199,7 @@ class GuardTranslator:
             if isinstance(node.op, ast.Mult):
                 return _mul(a, b)
             if isinstance(node.op, (ast.FloorDiv, ast.Mod)):
-                op = "//" if isinstance(node.op, ast.FloorDiv) else "%"
-                return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
+                return _divmod(a, b, "//" if isinstance(node.op, ast.FloorDiv) else "%")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _INFINITY:
             return INFINITY
         if (
@@ -205,19 +218,11 @@ class GuardTranslator:
                 if type(op) not in _COMPARE:
                     raise UnmodelledError(type(op).__name__)
                 parts.append(self._compare(values[i], _COMPARE[type(op)], values[i + 1]))
-            return (
-                parts[0]
-                if len(parts) == 1
-                else Guard(z3.And(*[p.condition for p in parts]), " and ".join(p.text for p in parts))
-            )
+            return parts[0] if len(parts) == 1 else _join(parts, True)
         if isinstance(node, ast.BoolOp):
-            parts = [self._boolean(v) for v in node.values]
-            join = z3.And if isinstance(node.op, ast.And) else z3.Or
-            word = " and " if isinstance(node.op, ast.And) else " or "
-            return Guard(join(*[p.condition for p in parts]), word.join(f"({p.text})" for p in parts))
+            return _join([self._boolean(v) for v in node.values], isinstance(node.op, ast.And))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            inner = self._boolean(node.operand)
-            return Guard(z3.Not(inner.condition), f"not ({inner.text})")
+            return _negate(self._boolean(node.operand))
         raise UnmodelledError(ast.unparse(node))
 
     def _compare(self, a: Term, op: str, b: Term) -> Guard:
@@ -243,25 +248,15 @@ class GuardTranslator:
             return self.key_term(key)
         if expr.is_Integer:
             return _const(int(expr))
-        if isinstance(expr, sympy.Add):
+        if isinstance(expr, (sympy.Add, sympy.Mul)):
             terms = [self.sympy_term(a, symbols) for a in expr.args]
-            total = terms[0]
-            for t in terms[1:]:
-                total = _add(total, t)
-            return total
-        if isinstance(expr, sympy.Mul):
-            terms = [self.sympy_term(a, symbols) for a in expr.args]
-            total = terms[0]
-            for t in terms[1:]:
-                total = _mul(total, t)
-            return total
+            return functools.reduce(_add if isinstance(expr, sympy.Add) else _mul, terms)
         name = type(expr).__name__
         if name in ("Min", "Max"):
             return _minmax([self.sympy_term(a, symbols) for a in expr.args], name == "Min")
         if name in ("FloorDiv", "PythonMod", "Mod") and len(expr.args) == 2:
             a, b = (self.sympy_term(x, symbols) for x in expr.args)
-            op = "//" if name == "FloorDiv" else "%"
-            return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
+            return _divmod(a, b, "//" if name == "FloorDiv" else "%")
         raise UnmodelledError(name)
 
     def sympy_condition(self, expr: Any, symbols: Mapping[str, str]) -> Guard | None:
@@ -276,13 +271,9 @@ class GuardTranslator:
             a, b = self.sympy_term(expr.lhs, symbols), self.sympy_term(expr.rhs, symbols)
             return self._compare(a, _SYMPY_COMPARE[expr.rel_op], b)
         if isinstance(expr, (sympy.And, sympy.Or)):
-            parts = [self._sympy_boolean(a, symbols) for a in expr.args]
-            join = z3.And if isinstance(expr, sympy.And) else z3.Or
-            word = " and " if isinstance(expr, sympy.And) else " or "
-            return Guard(join(*[p.condition for p in parts]), word.join(f"({p.text})" for p in parts))
+            return _join([self._sympy_boolean(a, symbols) for a in expr.args], isinstance(expr, sympy.And))
         if isinstance(expr, sympy.Not):
-            inner = self._sympy_boolean(expr.args[0], symbols)
-            return Guard(z3.Not(inner.condition), f"not ({inner.text})")
+            return _negate(self._sympy_boolean(expr.args[0], symbols))
         raise UnmodelledError(type(expr).__name__)
 
     # -- proofs ----------------------------------------------------------------------

@@ -213,21 +213,27 @@ def dtype_device_notes(path: str, per_set: Sequence[Any]) -> list[str]:
     if all(v.dtype == first.dtype and v.device == first.device for v in per_set[1:]):
         return []  # the common case, on every tensor leaf: keep it cheap
     notes = []
-    dtypes = [getattr(v, "dtype", None) for v in per_set]
-    if len(set(dtypes)) > 1:
-        seen = ", ".join(f"{str(d).removeprefix('torch.')} in set #{dtypes.index(d)}" for d in dict.fromkeys(dtypes))
+    dtypes = _where_differ([getattr(v, "dtype", None) for v in per_set], lambda d: str(d).removeprefix("torch."))
+    if dtypes:
         notes.append(
-            f"{path} has different dtypes across the input sets ({seen}); torch.export specialises dtype, "
+            f"{path} has different dtypes across the input sets ({dtypes}); torch.export specialises dtype, "
             f"so the program is traced with the example set's dtype. Export once per dtype if both are used, "
             f"or cast the inputs to one dtype"
         )
-    devices = [getattr(v, "device", None) for v in per_set]
-    real = [d for d in devices if d is not None and getattr(d, "type", None) != "meta"]
-    if len(set(real)) > 1:
-        seen = ", ".join(f"{d} in set #{devices.index(d)}" for d in dict.fromkeys(real))
+    real = [d if getattr(d, "type", None) != "meta" else None for d in (getattr(v, "device", None) for v in per_set)]
+    devices = _where_differ(real, str)
+    if devices:
         notes.append(
-            f"{path} is on different devices across the input sets ({seen}); torch.export specialises "
+            f"{path} is on different devices across the input sets ({devices}); torch.export specialises "
             f"device, so the program is traced on the example set's device. Move the inputs to one device "
             f"(meta tensors, as recorded shapes, do not count)"
         )
     return notes
+
+
+def _where_differ(values: Sequence[Any], show: Any) -> str | None:
+    """``"float32 in set #0, float64 in set #1"`` when the non-None values differ, else None."""
+    present = [v for v in values if v is not None]
+    if len(set(present)) < 2:
+        return None
+    return ", ".join(f"{show(v)} in set #{values.index(v)}" for v in dict.fromkeys(present))
