@@ -68,7 +68,7 @@ def test_zero_size_axis_infers_and_is_not_the_example() -> None:
 def test_zero_size_axis_exports_and_program_accepts_it() -> None:
     result = symshape.export(SumAdd(), [pair(0), pair(3), pair(5)])
     assert result.ok, result.explain()
-    zero = result.checks[0]
+    zero = result.observed_checks[0]
     assert zero.set_index == 0 and zero.accepted and zero.max_abs_diff == 0.0
     out = result.program.module()(torch.randn(0, 4), torch.randn(0))
     assert out.shape == (0,)
@@ -106,7 +106,7 @@ def test_very_large_sizes_on_expand_views_export() -> None:
     assert result.ok, result.explain()
     (dim,) = result.spec.dim_rows
     assert dim.values == (10**6, 2 * 10**6 + 1)
-    assert [c.max_abs_diff for c in result.checks] == [0.0, 0.0]
+    assert [c.max_abs_diff for c in result.observed_checks] == [0.0, 0.0]
 
 
 def test_large_and_tiny_sizes_together_stay_separate_dims() -> None:
@@ -141,7 +141,7 @@ def test_dtype_difference_exports_with_the_example_dtype() -> None:
     assert result.spec.args[0].dtype == torch.float32
     assert any("float64 in set #1" in n for n in result.spec.notes)
     # The float32 program runs the float64 set too (these ops take either dtype), equal to eager.
-    assert [(c.set_index, c.accepted, c.passed) for c in result.checks] == [(0, True, True), (1, True, True)]
+    assert [(c.set_index, c.accepted, c.passed) for c in result.observed_checks] == [(0, True, True), (1, True, True)]
     assert result.ok and result.verified
 
 
@@ -151,7 +151,7 @@ def test_cpu_vs_meta_is_shapes_only_not_a_device_difference() -> None:
     assert not [n for n in spec.notes if "device" in n]
     result = symshape.export(SumAdd(), [pair(2), pair(3, device="meta")])
     assert result.ok, result.explain()
-    assert result.checks[1].synthetic  # run on values tiled from the example
+    assert result.observed_checks[1].synthetic  # run on values tiled from the example
 
 
 def test_real_device_difference_is_a_note() -> None:
@@ -209,12 +209,12 @@ def test_model_raising_on_an_observed_size_names_dim_values_and_code() -> None:
 def test_model_raising_only_in_eager_verification_is_a_failed_check() -> None:
     result = symshape.export(RaisesOnlyInEager(), [(torch.randn(2, 4),), (torch.randn(3, 4),), (torch.randn(4, 4),)])
     assert not result.ok
-    bad = result.checks[1]
+    bad = result.observed_checks[1]
     assert bad.accepted and bad.max_abs_diff == float("inf")
     assert "eager forward raised RuntimeError: eager-only failure at 3 rows" in bad.error
     assert "set #1" in result.explain() and "eager-only failure" in result.explain()
     assert "CHECK FAILED" in str(result)
-    assert [c.max_abs_diff for i, c in enumerate(result.checks) if i != 1] == [0.0, 0.0]
+    assert [c.max_abs_diff for i, c in enumerate(result.observed_checks) if i != 1] == [0.0, 0.0]
 
 
 # --------------------------------------------------------------------------------------

@@ -78,10 +78,10 @@ def test_llama_generate_batch2_left_padded(model):
     (batch,) = [nv for nv in spec.never_varied if nv.name == "batch"]  # one detector, one finding
     assert batch.value == 2 and "input_ids.shape[0]" in batch.axes and batch.hint == "dynamic={'batch'}"
     assert "pass dynamic={'batch'}" in spec.explain()
-    assert len(result.checks) == len(obs.inputs) == 4  # prefill + 3 decode steps
-    assert all(c.accepted and c.covered for c in result.checks), result.explain()
+    assert len(result.observed_checks) == len(obs.inputs) == 4  # prefill + 3 decode steps
+    assert all(c.accepted and c.covered for c in result.observed_checks), result.explain()
     assert result.ok, result.explain()
-    assert max(c.max_abs_diff for c in result.checks) < 1e-4
+    assert max(c.max_abs_diff for c in result.observed_checks) < 1e-4
 
 
 def test_llama_generate_batch1_declared_dynamic(model):
@@ -91,7 +91,7 @@ def test_llama_generate_batch1_declared_dynamic(model):
     assert [nv.name for nv in spec.never_varied if nv.name == "batch"] == ["batch"]
     result = symshape.export(model, obs.inputs, dynamic={"batch"})
     assert set(result.spec.dims) == {"batch", "seq_len", "past_len"}
-    assert result.ok and all(c.accepted for c in result.checks), result.explain()
+    assert result.ok and all(c.accepted for c in result.observed_checks), result.explain()
     # the program runs another batch size too (no padding: generate drops an all-ones mask, as at batch 1)
     other = _record(model, 3, new_tokens=2, pad=0)
     runnable = result.program.module()
@@ -104,7 +104,7 @@ def test_shape_only_calls_are_verified_on_tiled_values(model):
     obs = _record(model, 2, new_tokens=5, keep_first=2)  # calls 0, 1, 2, 4 kept; 3 as shapes
     assert [r.kept for r in obs.records] == [True, True, True, False, True]
     result = symshape.export(model, obs.inputs)
-    assert [c.synthetic for c in result.checks] == [False, False, False, True, False]
+    assert [c.synthetic for c in result.observed_checks] == [False, False, False, True, False]
     assert result.ok, result.explain()
 
 
@@ -118,7 +118,7 @@ def test_encoder_decoder_generate(name):
     assert len(obs.inputs) == 5
     result = symshape.export(model, obs.inputs, dynamic={"batch"})
     assert set(result.spec.dims) == {"batch", "past_len"}
-    first, *decode = result.checks
+    first, *decode = result.observed_checks
     # the first decoder step fills the cross-attention cache: another graph, reported, not run
     assert not first.covered and "another structure" in first.error
     assert all(c.accepted and c.covered and c.max_abs_diff < 1e-4 for c in decode), result.explain()
@@ -173,8 +173,8 @@ def test_whisper_generate_from_audio_features():
     # every decode step has seq_len 1: declare it (and batch) dynamic, as a synthetic example is built
     result = symshape.export(model, obs.inputs, dynamic={"batch", "seq_len"})
     assert set(result.spec.dims) == {"batch", "seq_len", "past_len"}
-    assert len(result.checks) == 4
-    first, *decode = result.checks
+    assert len(result.observed_checks) == 4
+    first, *decode = result.observed_checks
     # the first decoder step fills the cross-attention cache: another graph, reported, not run
     assert not first.covered and not first.accepted and "another structure" in first.error
     assert all(c.accepted and c.covered and c.max_abs_diff < 1e-4 for c in decode), result.explain()

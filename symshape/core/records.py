@@ -54,10 +54,13 @@ class Check:
     covered: bool = True
     #: True when the set was recorded as shapes only and run on values tiled from the example.
     synthetic: bool = False
-    #: ``"observed"`` (one of the input sets) or ``"held-out"`` (given by the user).
+    #: ``"observed"`` (one of the input sets), ``"probe"`` (built from the contract, see
+    #: :mod:`symshape.exporting.probes`) or ``"held-out"`` (given by the user).
     origin: str = "observed"
     #: The input shapes that were fed, for reports (``(input_ids=(4, 1), ...)``); may be empty.
     shapes: str = ""
+    #: For a probe: the dim sizes it was built at (``batch=2, seq_len=1, past_len=13``).
+    sizes: str = ""
 
     @property
     def passed(self) -> bool:
@@ -66,4 +69,5 @@ class Check:
 
     @property
     def label(self) -> str:
-        return f"{'set' if self.origin == 'observed' else self.origin} #{self.set_index}"
+        label = f"{'set' if self.origin == 'observed' else self.origin} #{self.set_index}"
+        return f"{label} ({self.sizes})" if self.sizes else label

@@ -106,3 +106,17 @@ class NeverVaried:
     @property
     def hint(self) -> str:
         return f"dynamic={{{self.name!r}}}"
+
+
+@dataclass(frozen=True)
+class BoundRow:
+    """A bound of the contract, where it comes from, and how torch is told it."""
+
+    expr: str  # what is bounded: "seq_len", or "past_len + seq_len" (a relation bound)
+    low: int | None
+    high: int | None
+    origin: str  # "config" (the model's config), "user" (bounds=), "model" (a guard torch required)
+    reason: str  # "config.max_position_embeddings = 256", torch's words, ...
+    #: How it was stated as per-dim Dim bounds, when that differs from ``expr``:
+    #: "split as seq_len <= 8, past_len <= 248 (a torch Dim cannot state a sum)".
+    stated_as: str = ""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.records import Refinement
-from ..errors import NOT_CONVERGED, ExportError
+from ..errors import NOT_CONVERGED, ExportError, InputsError, OptionError
 from ..infer import infer_with_sets
 from .explain import explained_error, unexplained_error, unprovable_dims
 from .messages import parse_violation
@@ -35,16 +35,22 @@ def export(
     names: Mapping[str, str] | None = None,
     max_rounds: int = MAX_ROUNDS,
     fake_tensor_cache: bool = False,
-    dynamic: Iterable[str] | None = None,
+    dynamic: Iterable[str] | str | None = None,
+    bounds: Any = None,
 ) -> ExportResult:
     """Infer the dims, export with them, refine where the model requires it, verify.
 
     ``verify=True`` runs the program on every observed input set (copies: forward
     mutates caches) and compares every output with eager. ``fake_tensor_cache``
     turns torch's fake-tensor cache back on during tracing (off by default: faster).
-    ``dynamic`` declares axes dynamic that did not vary (see ``infer_dims``).
+    ``dynamic`` declares axes dynamic that did not vary, and ``bounds`` bounds the dims
+    (None, ``"config"`` or ``{dim: (min, max)}``; see ``infer_dims``).
     """
-    spec, sets = infer_with_sets(model, inputs, names, dynamic=dynamic)
+    if model is None:
+        raise InputsError("export needs a model (a torch.nn.Module or a function); infer_dims accepts model=None")
+    if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 1:
+        raise OptionError(f"export(max_rounds={max_rounds!r}): max_rounds must be an int >= 1 (each round is a trace)")
+    spec, sets = infer_with_sets(model, inputs, names, dynamic=dynamic, bounds=bounds)
     module, layout = exportable(model, spec.layout)
     initial, refinements = spec, []
     symbols: dict[str, str] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from ..core.linear import format_linear
 from ..core.records import Refinement
-from ..core.rows import DimRow, RelationRow, role_of
+from ..core.rows import BoundRow, DimRow, RelationRow, role_of
 from ..spec import DimSpec
 from .messages import Fix, Violation
 
@@ -67,17 +67,6 @@ def substitute(
     return spec.with_rows(dim_rows=dims, axes=axes, relations=relations)
 
 
-def with_bounds(spec: DimSpec, name: str, low: int | None, high: int | None) -> DimSpec:
-    dims = []
-    for d in spec.dim_rows:
-        if d.name == name:
-            new_low = d.min if low is None else max(low, d.min or 0)
-            new_high = d.max if high is None else (high if d.max is None else min(high, d.max))
-            d = replace(d, min=new_low, max=new_high)
-        dims.append(d)
-    return spec.with_rows(dim_rows=dims)
-
-
 def unnamed(spec: DimSpec, names: Sequence[str]) -> DimSpec:
     """A new spec where the roots ``names`` are exported as ``Dim.DYNAMIC`` per axis."""
     dims = [replace(d, unnamed=True) if d.name in names else d for d in spec.dim_rows]
@@ -125,7 +114,8 @@ def apply_fixes(
             if breaking:
                 contradictions.append(Contradiction(fix.name, f"must be {bound}", breaking, reason))
             else:
-                spec = with_bounds(spec, fix.name, fix.low, fix.high)
+                why = BoundRow(fix.name, fix.low, fix.high, "model", f"a guard torch required: {reason}")
+                spec = spec.with_bound(fix.name, fix.low, fix.high, why)
                 applied.append(Refinement(fix.name, f"{fix.name} {bound}", reason))
         elif fix.kind == "affine" and fix.root in new_roots:
             new = new_roots[fix.root]

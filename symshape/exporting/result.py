@@ -11,7 +11,8 @@ import torch
 from ..core.records import Check, ProgramReading, Refinement
 from ..report import explain as explain_report
 from ..spec import DimSpec
-from .verify import check_program
+from .probes import run_probes
+from .verify import check_sets, program_runner
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ExportResult:
     traces: int = 1
     #: The normalised input sets (the user's objects, never modified), for :meth:`verify`.
     sets: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: Probes dropped because eager refused them (not valid inputs of the model).
+    probes_refused: int = 0
 
     @property
     def verified(self) -> bool:
@@ -35,15 +38,37 @@ class ExportResult:
 
     @property
     def ok(self) -> bool:
-        """Verified, every observed set accepted, outputs equal to eager within ``ATOL``.
-        Sets of another structure than the example (``covered=False``) are reported but
+        """Verified, every observed set accepted, every output (observed sets and probes)
+        equal to eager within ``ATOL``. Sets of another structure than the example
+        (``covered=False``) and coverage gaps (probes the program rejects) are reported,
         not counted. False when nothing was verified (``verify=False``)."""
-        return self.verified and all(c.passed for c in self.checks if c.covered)
+        counted = [c for c in self.checks if c.covered and not (c.origin == "probe" and not c.accepted)]
+        return self.verified and all(c.passed for c in counted)
 
-    def verify(self, model: Any) -> list[Check]:
-        """Run every observed set through the program and through ``model`` (on copies:
-        forward mutates caches); the checks are stored in ``checks`` and returned."""
-        self.checks = check_program(self.program, model, self.spec, self.sets)
+    @property
+    def observed_checks(self) -> list[Check]:
+        """The checks of the input sets, in their order (``checks`` also holds the probes)."""
+        return [c for c in self.checks if c.origin == "observed"]
+
+    @property
+    def probe_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.origin == "probe"]
+
+    @property
+    def coverage_gaps(self) -> list[Check]:
+        """Probes eager runs and the program rejects: where the contract is narrower than the model."""
+        return [c for c in self.checks if c.origin == "probe" and not c.accepted]
+
+    def verify(self, model: Any, *, probes: bool = True) -> list[Check]:
+        """Run every observed set, then every probe (see :mod:`symshape.exporting.probes`),
+        through the program and through ``model`` (on copies: forward mutates caches);
+        the checks are stored in ``checks`` and returned."""
+        run_program = program_runner(self.program, self.spec)  # one unlifted module for every check
+        self.checks = check_sets(run_program, model, self.spec, self.sets)
+        self.probes_refused = 0
+        if probes:
+            found, self.probes_refused = run_probes(run_program, model, self.spec)
+            self.checks += found
         return self.checks
 
     def explain(self) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from .. import _torch
 from ..core.binding import Layout, Param
-from ..errors import ExportError
+from ..core.scopes import trace_scope
 from ..spec import DimSpec
 from .messages import translate_sources
 
@@ -36,7 +36,7 @@ def trace(
     guards), so it is off during symshape's traces unless asked for.
     """
     dynamic_shapes = layout.nest(spec.shapes_by_input)
-    with _torch.recording_symbols() as recorded, _torch.fake_tensor_cache(fake_tensor_cache):
+    with trace_scope(module), _torch.recording_symbols() as recorded, _torch.fake_tensor_cache(fake_tensor_cache):
         try:
             return torch.export.export(module, spec.args, spec.kwargs, dynamic_shapes=dynamic_shapes, strict=strict)
         finally:
@@ -64,8 +64,6 @@ def exportable(model: Any, layout: Layout) -> tuple[torch.nn.Module, Layout]:
     forward is given explicit keyword parameters: torch 2.13 fails on dynamic shapes
     nested under ``**kwargs`` ("Must provide a tree_name when there might be a mismatch").
     """
-    if model is None:
-        raise ExportError("export needs a model (a torch.nn.Module or a function); infer_dims accepts model=None")
     var_keyword = [p for p in layout.params if p.group_kind == "var_keyword"]
     if isinstance(model, torch.nn.Module) and not var_keyword:
         return model, layout
@@ -111,7 +109,7 @@ def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict:
     labels = {a.label: [n for n, _ in a.terms] for a in spec.axes}
     found: dict[str, list[str]] = {}
     try:
-        with _quiet("torch.export._draft_export", "torch._export.non_strict_utils"):
+        with trace_scope(module), _quiet("torch.export._draft_export", "torch._export.non_strict_utils"):
             failures = _torch.guard_frames(module, spec.args, spec.kwargs, layout.nest(spec.shapes_by_input), strict)
     except Exception:  # no source lines is better than a second, unrelated failure
         return found

@@ -19,6 +19,9 @@ from ..infer.resize import materialise_like
 from ..spec import DimSpec
 from .messages import translate_sources
 
+#: Runs an input set through an artifact (or eager) and returns every output tensor.
+Runner = Callable[[dict[str, Any]], list[torch.Tensor]]
+
 
 def output_tensors(outputs: Any) -> list[torch.Tensor]:
     """Every tensor of a model's outputs, in pytree order (caches flattened)."""
@@ -49,15 +52,17 @@ def shapes_text(values: dict[str, Any], limit: int = 3) -> str:
 def run_check(
     index: int,
     values: dict[str, Any],
-    run_artifact: Callable[[dict[str, Any]], list[torch.Tensor]],
-    run_eager: Callable[[dict[str, Any]], list[torch.Tensor]],
+    run_artifact: Runner,
+    run_eager: Runner,
     *,
     origin: str = "observed",
     target: str = "program",
+    expected: list[torch.Tensor] | None = None,
 ) -> Check:
     """Run ``values`` (copied for each run: forward mutates caches) through the artifact
-    and through eager. An artifact that raises rejected the set; an eager forward that
-    raises is a failed check with its reason, not a traceback."""
+    and through eager (unless its outputs are ``expected`` already). An artifact that
+    raises rejected the set; an eager forward that raises is a failed check with its
+    reason, not a traceback."""
     shapes = shapes_text(values)
     try:
         got = run_artifact(copy_set(values))
@@ -66,8 +71,9 @@ def run_check(
             index, False, None, re.sub(r"\s+", " ", translate_sources(str(exc)))[:500], origin=origin, shapes=shapes
         )
     try:
-        with torch.no_grad():
-            expected = run_eager(copy_set(values))
+        if expected is None:
+            with torch.no_grad():
+                expected = run_eager(copy_set(values))
     except Exception as exc:  # the model itself fails on this set
         reason = re.sub(r"\s+", " ", str(exc))[:400]
         return Check(
@@ -82,12 +88,54 @@ def run_check(
     return Check(index, True, diff, error, origin=origin, shapes=shapes)
 
 
-def eager_runner(model: Any, spec: DimSpec) -> Callable[[dict[str, Any]], list[torch.Tensor]]:
+def eager_runner(model: Any, spec: DimSpec) -> Runner:
     def run(values: dict[str, Any]) -> list[torch.Tensor]:
         args, kwargs = spec.layout.split(values)
         return output_tensors(model(*args, **kwargs))
 
     return run
+
+
+def program_runner(program: torch.export.ExportedProgram, spec: DimSpec) -> Runner:
+    runnable = program.module()
+
+    def run(values: dict[str, Any]) -> list[torch.Tensor]:
+        args, kwargs = spec.layout.split(values)
+        return output_tensors(runnable(*args, **kwargs))
+
+    return run
+
+
+def check_sets(
+    run_artifact: Runner,
+    model: Any,
+    spec: DimSpec,
+    sets: list[dict[str, Any]],
+    *,
+    origin: str = "observed",
+    target: str = "program",
+) -> list[Check]:
+    """Every set through an artifact and through ``model``. A set of another structure
+    than the example is not run (``covered=False``: another graph); a set recorded as
+    shapes only runs on values tiled from the example (``synthetic=True``)."""
+    example = spec.layout.join(spec.args, spec.kwargs)
+    run_eager = eager_runner(model, spec)
+    checks = []
+    for index, values in enumerate(sets):
+        if trees.structure(values) != trees.structure(example):
+            try:
+                why = describe_difference(index, example, values, ref_name="the example")
+            except Exception:  # a description is a nicety; never fail the verification on it
+                why = "its structure differs from the example's"
+            text = f"another structure than the example ({why}): another graph, not covered by this {target}"
+            checks.append(Check(index, False, None, text, covered=False, origin=origin))
+            continue
+        synthetic = is_shape_only(values)
+        if synthetic:
+            values = materialise_like(values, example)
+        check = run_check(index, values, run_artifact, run_eager, origin=origin, target=target)
+        checks.append(replace(check, synthetic=synthetic))
+    return checks
 
 
 def check_program(
@@ -97,37 +145,5 @@ def check_program(
     sets: list[dict[str, Any]],
     origin: str = "observed",
 ) -> list[Check]:
-    """Every set through ``program`` and ``model``. A set of another structure than the
-    example is not run (``covered=False``: another graph); a set recorded as shapes
-    only runs on values tiled from the example (``synthetic=True``)."""
-    runnable = program.module()
-
-    def run_program(values: dict[str, Any]) -> list[torch.Tensor]:
-        args, kwargs = spec.layout.split(values)
-        return output_tensors(runnable(*args, **kwargs))
-
-    example = spec.layout.join(spec.args, spec.kwargs)
-    checks = []
-    for index, values in enumerate(sets):
-        if trees.structure(values) != trees.structure(example):
-            try:
-                why = describe_difference(index, example, values, ref_name="the example")
-            except Exception:  # a description is a nicety; never fail the verification on it
-                why = "its structure differs from the example's"
-            checks.append(
-                Check(
-                    index,
-                    False,
-                    None,
-                    f"another structure than the example ({why}): another graph, not covered by this program",
-                    covered=False,
-                    origin=origin,
-                )
-            )
-            continue
-        synthetic = is_shape_only(values)
-        if synthetic:
-            values = materialise_like(values, example)
-        check = run_check(index, values, run_program, eager_runner(model, spec), origin=origin)
-        checks.append(replace(check, synthetic=synthetic))
-    return checks
+    """:func:`check_sets` for a torch program."""
+    return check_sets(program_runner(program, spec), model, spec, sets, origin=origin)

@@ -13,6 +13,7 @@ from ..core.paths import axis_key
 from ..core.rows import AxisRow, DimRow, RelationRow, role_of, root_minimums
 from ..spec import DimSpec
 from ..spec.template import build_template
+from .bounds import apply_bounds
 from .declared import declared_columns, never_varied
 from .example import choose_example, safe_example
 from .naming import name_roots
@@ -22,7 +23,12 @@ from .structures import main_structure
 
 
 def infer_dims(
-    model: Any, inputs: Iterable[Any], *, names: Mapping[str, str] | None = None, dynamic: Iterable[str] | None = None
+    model: Any,
+    inputs: Iterable[Any],
+    *,
+    names: Mapping[str, str] | None = None,
+    dynamic: Iterable[str] | str | None = None,
+    bounds: Any = None,
 ) -> DimSpec:
     """Infer named dims and relations from several example input sets.
 
@@ -33,9 +39,12 @@ def infer_dims(
     ``{"x:0": "batch"}``. ``dynamic`` declares axes dynamic although they did not
     vary: a conventional dim name (``{"batch"}``: every axis conventionally called so)
     or ``"path:axis"``; symshape then builds an example where they differ (rows
-    repeated). Nothing is exported and the inputs are not modified.
+    repeated). ``bounds`` is None (unbounded, as torch.export and ONNX need), ``"config"``
+    (from the model's config, checked in eager; every dim bounded, as ExecuTorch needs)
+    or ``{dim: (min, max)}``; each bound is in ``spec.bounds`` with its reason. Nothing
+    is exported and the inputs are not modified.
     """
-    return infer_with_sets(model, inputs, names, dynamic=dynamic)[0]
+    return infer_with_sets(model, inputs, names, dynamic=dynamic, bounds=bounds)[0]
 
 
 def infer_with_sets(
@@ -43,9 +52,10 @@ def infer_with_sets(
     inputs: Iterable[Any],
     names: Mapping[str, str] | None = None,
     *,
-    dynamic: Iterable[str] | None = None,
+    dynamic: Iterable[str] | str | None = None,
     partial: bool | None = None,
     synthesize: bool | None = None,
+    bounds: Any = None,
 ) -> tuple[DimSpec, list[dict[str, Any]]]:
     """``infer_dims`` that also returns the normalised sets (the user's objects, not copies).
 
@@ -56,7 +66,7 @@ def infer_with_sets(
     (default: on for recordings and with ``dynamic``) builds a safe example when no
     set is safe to trace.
     """
-    declared = sorted(set(dynamic or ()))
+    declared = sorted({dynamic} if isinstance(dynamic, str) else set(dynamic or ()))
     if partial is None:
         partial = bool(getattr(inputs, "symshape_partial", False))
     if synthesize is None:
@@ -74,7 +84,7 @@ def infer_with_sets(
     if declared or (synthesize and example_notes):
         groups, unmatched = declared_columns(observation, solution, declared)
         for entry in unmatched:
-            notes.append(f"dynamic: {entry!r} is already dynamic or names no axis; nothing to declare")
+            notes.append(f"dynamic: {entry!r} is already dynamic; nothing to declare")
         if groups or example_notes:
             run = _eager_runner(model, layout)
             built, text = safe_example(observation, solution, dim_names, obs_sets, eligible, groups, run)
@@ -118,7 +128,7 @@ def infer_with_sets(
         kwargs=kwargs,
         never_varied=never_varied(observation, solution),
     )
-    return spec, sets
+    return apply_bounds(spec, bounds, model, _eager_runner(model, layout)), sets
 
 
 def _solve(sets: list[Any], names: Mapping[str, str] | None, eligible: list[int] | None):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from ..core.paths import argument_of, axis_key
 from ..core.rows import NeverVaried
+from ..errors import InputsError
 from .naming import conventional_name, conventionally_dynamic
 from .observation import Observation
 from .solver import Solution
@@ -17,7 +18,8 @@ def declared_columns(
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Static columns made dynamic by ``dynamic=``: a conventional dim name (``"batch"``:
     every axis conventionally called so) or ``"path:axis"``. Returns name -> columns, and
-    the entries that matched nothing static (already dynamic, or unknown)."""
+    the entries whose axes are all dynamic already. An entry that names no axis at all
+    is an :class:`InputsError`."""
     arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
     by_label = {axis_key(observation.leaves[c.leaf].path, c.axis): i for i, c in enumerate(observation.columns)}
     groups: dict[str, list[int]] = {}
@@ -32,6 +34,12 @@ def declared_columns(
                 found = conventional_name(leaf.path, c.axis, leaf.rank, arguments)
                 if found and found[0] == entry:
                     cols.append(i)
+        if not cols:
+            examples = ", ".join(repr(k) for k in list(by_label)[:3])
+            raise InputsError(
+                f"dynamic={entry!r} names no input axis: give a conventional dim name (batch, seq_len, past_len, "
+                f"...) or 'path:axis' (for example {examples})"
+            )
         static = [i for i in cols if solution.column_class[i] < 0]
         if static:
             values = {observation.columns[i].values[0] for i in static}

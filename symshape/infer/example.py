@@ -7,15 +7,13 @@ roots with the same example value into one symbol; a safe example has neither.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..core import trees
 from ..core.copying import copy_set
 from ..core.sizes import SAFE_MIN, fresh_size
 from .observation import Observation
-from .resize import resize
+from .resize import resize_set
 from .solver import Solution
 
 
@@ -140,27 +138,15 @@ def _resized_set(
     new_roots: Sequence[int],
     group_of: Mapping,
 ) -> Any:
-    leaves, spec = trees.flatten(base)
-    out = []
-    for index, (leaf, value) in enumerate(zip(observation.leaves, leaves)):
-        if leaf.kind == "tensor":
-            shape, cyclic = [], []
-            for axis in range(leaf.rank or 0):
-                col = col_of[(index, axis)]
-                if col in group_of:
-                    shape.append(group_of[col][1])
-                    cyclic.append(axis)
-                elif solution.column_class[col] >= 0:
-                    shape.append(solution.class_expr[solution.column_class[col]].evaluate(new_roots))
-                    if axis == 0 and (leaf.rank or 0) >= 2:  # a batch: repeat whole rows
-                        cyclic.append(axis)
-                else:
-                    shape.append(value.shape[axis])
-            out.append(resize(value, shape, leaf.path, cyclic) if list(shape) != list(value.shape) else value.clone())
-        elif leaf.kind == "int":
-            col = col_of[(index, None)]
-            cls = solution.column_class[col]
-            out.append(solution.class_expr[cls].evaluate(new_roots) if cls >= 0 else value)
-        else:
-            out.append(copy.deepcopy(value))
-    return trees.unflatten(out, spec)
+    targets: dict[tuple[int, int | None], int] = {}
+    cyclic = set()
+    for (leaf, axis), col in col_of.items():
+        rank = observation.leaves[leaf].rank or 0
+        if col in group_of:
+            targets[(leaf, axis)] = group_of[col][1]
+            cyclic.add((leaf, axis))
+        elif solution.column_class[col] >= 0:
+            targets[(leaf, axis)] = solution.class_expr[solution.column_class[col]].evaluate(new_roots)
+            if axis == 0 and rank >= 2:  # a batch: repeat whole rows
+                cyclic.add((leaf, axis))
+    return resize_set(base, targets, cyclic)

@@ -7,13 +7,14 @@ were recorded as shapes only on real values tiled from a kept call.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from ..core import trees
 from ..core.paths import argument_of
+from ..core.rows import STATIC, AxisRow
 
 
 def resize(t: torch.Tensor, shape: Sequence[int], path: str = "", cyclic_axes: Iterable[int] = ()) -> torch.Tensor:
@@ -74,3 +75,39 @@ def materialise_like(target: Any, source: Any) -> Any:
         else:
             out.append(copy.deepcopy(t) if isinstance(t, torch.Tensor) else t)
     return trees.unflatten(out, spec)
+
+
+def resize_set(
+    values: Any, targets: Mapping[tuple[int, int | None], int], cyclic: Collection[tuple[int, int | None]] = ()
+) -> Any:
+    """A copy of an input set with leaf ``i``'s axis ``a`` resized to ``targets[(i, a)]``
+    (an int leaf ``i`` set to ``targets[(i, None)]``); leaves are numbered in flatten
+    order. Axes in ``cyclic`` repeat whole rows (a batch); see :func:`resize`."""
+    leaves, spec = trees.flatten_with_paths(values)
+    out = []
+    for index, (path, value) in enumerate(leaves):
+        if isinstance(value, torch.Tensor):
+            shape = [targets.get((index, axis), size) for axis, size in enumerate(value.shape)]
+            rows = [axis for axis in range(value.dim()) if (index, axis) in cyclic]
+            out.append(resize(value, shape, path, rows) if shape != list(value.shape) else value.clone())
+        elif isinstance(value, int) and not isinstance(value, bool) and (index, None) in targets:
+            out.append(targets[(index, None)])
+        else:
+            out.append(copy.deepcopy(value))
+    return trees.unflatten(out, spec)
+
+
+def resize_to_dims(values: Any, axes: Sequence[AxisRow], dims: Mapping[str, int]) -> Any:
+    """A copy of an input set where every dim takes its value in ``dims`` (the others
+    keep the set's): each axis is resized to its expression, so every relation holds,
+    and a batch axis (axis 0 of a tensor of rank >= 2) repeats whole rows."""
+    ranks: dict[int, int] = {}
+    for row in axes:
+        if row.axis is not None:
+            ranks[row.leaf] = max(ranks.get(row.leaf, 0), row.axis + 1)
+    targets: dict[tuple[int, int | None], int] = {}
+    for row in axes:
+        if row.role != STATIC and all(name in dims for name, _ in row.terms):
+            targets[(row.leaf, row.axis)] = sum(c * dims[name] for name, c in row.terms) + row.const
+    cyclic = {(leaf, 0) for leaf, rank in ranks.items() if rank >= 2 and (leaf, 0) in targets}
+    return resize_set(values, targets, cyclic)

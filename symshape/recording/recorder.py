@@ -14,9 +14,9 @@ What is kept (memory stays bounded on long generations):
 
 * every call: the shape, dtype and structure of every tensor (as ``meta`` tensors,
   which own no storage) and every Python value: enough for inference;
-* the first ``keep_first`` calls (default 8) and then calls 16, 32, 64, ... (powers of
-  two): a deep copy of every tensor, taken *before* the call runs (``forward`` grows
-  caches in place). These serve as export examples and for verification;
+* calls 0 to ``keep_first - 1`` (default 8: calls 0-7) and every call whose index is a
+  power of two (8, 16, 32, ...): a deep copy of every tensor, taken *before* the call
+  runs (``forward`` grows caches in place). These serve as export examples and for verification;
   ``keep="all"`` keeps every call in full, ``keep="shapes"`` none.
 
 Calls kept as shapes only are verified after export on inputs of their exact shapes
@@ -119,7 +119,7 @@ class Observer:
             raise OptionError(f"observe(keep_first={keep_first!r}): keep_first must be an int >= 0")
         if max_calls is not None and (not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0):
             raise OptionError(f"observe(max_calls={max_calls!r}): max_calls must be None or an int >= 0")
-        if not isinstance(method, str) or not callable(getattr(model, method, None)):
+        if not isinstance(method, str) or not inspect.ismethod(getattr(model, method, None)):
             raise OptionError(f"observe(method={method!r}): {type(model).__name__} has no method {method!r} to record")
         self.model = model
         self.method = method
@@ -214,8 +214,9 @@ class observe:  # noqa: N801 - used as a context manager, like a function
     """Record every call of ``model.<method>`` made inside the ``with`` block.
 
     ``max_calls`` stops recording after that many calls (the calls still run).
-    ``keep`` is ``"auto"`` (full copies of the first ``keep_first`` calls and of calls
-    16, 32, 64, ...; shapes only for the others), ``"all"`` or ``"shapes"``.
+    ``keep`` is ``"auto"`` (full copies of calls 0 to ``keep_first - 1`` and of every
+    call whose index is a power of two: 8, 16, 32, ...; shapes only for the others),
+    ``"all"`` or ``"shapes"``.
     """
 
     def __init__(

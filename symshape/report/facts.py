@@ -19,16 +19,17 @@ CLI) renders through it without an import cycle.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..core.records import Check, ProgramReading, Refinement
-from ..core.rows import ROOT, STATIC, AxisRow, DimRow, NeverVaried, RelationRow, root_minimums
+from ..core.rows import ROOT, STATIC, AxisRow, BoundRow, DimRow, NeverVaried, RelationRow, root_minimums
 from ..core.sizes import SAFE_MIN, fresh_size
 
 
 class SpecLike(Protocol):
-    """What the report reads of a ``SpecLike``."""
+    """What the report reads of a ``DimSpec``."""
 
     dim_rows: list[DimRow]
     axes: list[AxisRow]
@@ -36,6 +37,7 @@ class SpecLike(Protocol):
     rejected: list[RelationRow]
     notes: list[str]
     never_varied: list[NeverVaried]
+    bounds: list[BoundRow]
     num_sets: int
     example_index: int
 
@@ -53,6 +55,8 @@ class ResultLike(Protocol):
     @property
     def ok(self) -> bool: ...
 
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 #: Axes listed per dim (and members per relation) before "(+N more)".
 MAX_LISTED = 4
@@ -133,6 +137,7 @@ class Report:
     static: list[str]
     rejected: list[dict[str, str]]
     warnings: list[ReportWarning]
+    bounds: list[dict[str, Any]] = field(default_factory=list)  # every bound with its reason
     export: dict[str, Any] | None = None  # facts of an ExportResult, when there is one
     traced: bool = False
 
@@ -184,8 +189,11 @@ def _model_requirements(spec: SpecLike, result: ResultLike | None) -> dict[str, 
     """What the model requires of each dim: bounds and relations found while tracing."""
     required: dict[str, list[str]] = {d.name: [] for d in spec.dim_rows}
     derived_lows = root_minimums(spec.axes)  # bounds symshape set itself, not the model
+    chosen = {n for b in spec.bounds if b.origin != "model" for n in _IDENTIFIER.findall(b.expr)}  # config, user
     for d in spec.dim_rows:
         base = derived_lows.get(d.name)
+        if d.name in chosen:
+            continue  # its range was chosen (bounds=); what the model required of it is in the refinements
         if d.max is not None or (d.min is not None and d.min != base):
             bounds = [
                 f">= {d.min}" if d.min is not None and d.min != base else "",
@@ -324,6 +332,7 @@ def build(spec: SpecLike, result: ResultLike | None = None) -> Report:
         static=static,
         rejected=rejected,
         warnings=warnings,
+        bounds=[asdict(b) for b in spec.bounds],
         traced=result is not None,
     )
     if result is not None:
@@ -364,4 +373,5 @@ def check_facts(c: Check) -> dict[str, Any]:
         "origin": c.origin,
         "passed": c.passed,
         "shapes": c.shapes,
+        "sizes": c.sizes,
     }

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .facts import Report, listing, values_text
-from .text import dim_where, export_lines, headline, set_header
+from .text import bound_text, dim_where, export_lines, headline, set_header
 
 
 def render_rich(report: Report, console: Any) -> None:
@@ -54,6 +54,10 @@ def render_rich(report: Report, console: Any) -> None:
             f"[bold]static[/bold] ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'}): "
             f"[dim]{escape(listing(report.static))}[/dim]"
         )
+    if report.bounds:
+        console.print("[bold]bounds[/bold] (the ranges torch is given, and why)")
+        for b in report.bounds:
+            console.print(f"  {escape(bound_text(b))}")
     if report.rejected:
         console.print("[bold]seen but not trusted[/bold] (not emitted)")
         for r in report.rejected:

@@ -64,6 +64,9 @@ def render_text(report: Report) -> str:
             f"static ({len(report.static)} {'axis' if len(report.static) == 1 else 'axes'})",
             "  " + listing(report.static),
         ]
+    if report.bounds:
+        lines += ["", "bounds (the ranges torch is given, and why)"]
+        lines += [f"  {bound_text(b)}" for b in report.bounds]
     if report.rejected:
         lines += ["", "seen but not trusted (not emitted)"]
         lines += [f"  {r['relation']}: {r['reason']}" for r in report.rejected]
@@ -95,7 +98,8 @@ def export_lines(facts: dict[str, Any]) -> list[str]:
 
 
 def check_label(c: dict[str, Any]) -> str:
-    return f"{'set' if c['origin'] == 'observed' else c['origin']} #{c['set']}"
+    label = f"{'set' if c['origin'] == 'observed' else c['origin']} #{c['set']}"
+    return f"{label} ({c['sizes']})" if c["sizes"] else label
 
 
 def check_state(c: dict[str, Any]) -> str:
@@ -103,7 +107,7 @@ def check_state(c: dict[str, Any]) -> str:
     if not c["covered"]:
         return f"not covered: {c['error']}"
     if not c["accepted"]:
-        return f"REJECTED: {c['error']}"
+        return str(c["error"]) if c["origin"] == "probe" else f"REJECTED: {c['error']}"
     state = f"max |program - eager| = {c['max_abs_diff']:.2e}"
     if c["error"]:
         state += f" ({c['error']})"
@@ -115,3 +119,10 @@ def check_state(c: dict[str, Any]) -> str:
 def explain(spec: SpecLike, result: ResultLike | None = None) -> str:
     """The plain-text report (what ``spec.explain()`` returns)."""
     return render_text(build(spec, result))
+
+
+def bound_text(b: dict[str, Any]) -> str:
+    """``past_len + seq_len <= 256: config.max_position_embeddings = 256 ...; split as ...``."""
+    parts = [f">= {b['low']}" if b["low"] is not None else "", f"<= {b['high']}" if b["high"] is not None else ""]
+    text = f"{b['expr']} {' and '.join(p for p in parts if p)} ({b['origin']}): {b['reason']}"
+    return text + (f"; {b['stated_as']}" if b["stated_as"] else "")

@@ -18,7 +18,7 @@ from typing import Any
 from torch.export import Dim
 
 from ..core.binding import Layout
-from ..core.rows import ROOT, SUM, AxisRow, DimRow, NeverVaried, RelationRow, root_minimums
+from ..core.rows import ROOT, SUM, AxisRow, BoundRow, DimRow, NeverVaried, RelationRow, root_minimums
 from ..errors import InputsError
 from ..report import explain as explain_report
 from .to_torch import make_dims, shapes_by_input
@@ -45,6 +45,7 @@ class DimSpec:
         args: tuple = (),
         kwargs: dict[str, Any] | None = None,
         never_varied: list[NeverVaried] | None = None,
+        bounds: list[BoundRow] | None = None,
     ) -> None:
         self.dim_rows = dim_rows
         self.axes = axes
@@ -59,6 +60,8 @@ class DimSpec:
         self.kwargs = kwargs if kwargs is not None else {}
         #: Axes conventionally dynamic (``batch``, ``seq_len``, ...) that never varied.
         self.never_varied = never_varied if never_varied is not None else []
+        #: Every bound of the contract with its reason (the ranges torch is given are in ``dim_rows``).
+        self.bounds = bounds if bounds is not None else []
 
     def with_rows(
         self,
@@ -88,7 +91,23 @@ class DimSpec:
             args=self.args,
             kwargs=self.kwargs,
             never_varied=self.never_varied,
+            bounds=self.bounds,
         )
+
+    def with_bound(self, name: str, low: int | None, high: int | None, why: BoundRow | None = None) -> DimSpec:
+        """The spec with root ``name`` narrowed to ``[low, high]`` (None: unchanged), and
+        ``why`` recorded in ``bounds``."""
+        dims = []
+        for d in self.dim_rows:
+            if d.name == name:
+                new_low = d.min if low is None else max(low, d.min or 0)
+                new_high = d.max if high is None else (high if d.max is None else min(high, d.max))
+                d = replace(d, min=new_low, max=new_high)
+            dims.append(d)
+        spec = self.with_rows(dim_rows=dims)
+        if why is not None:
+            spec.bounds = [*self.bounds, why]
+        return spec
 
     # -- torch objects -------------------------------------------------------------
     @cached_property
@@ -145,6 +164,7 @@ class DimSpec:
             "rejected": [asdict(r) for r in self.rejected],
             "notes": list(self.notes),
             "never_varied": [asdict(n) for n in self.never_varied],
+            "bounds": [asdict(b) for b in self.bounds],
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -212,10 +232,11 @@ def _never_varied(d: dict[str, Any]) -> NeverVaried:
 
 
 def _from_dict(data: dict[str, Any]) -> DimSpec:
+    rows = _field(data, "layout", list)
     try:
-        layout = Layout.from_json(_field(data, "layout", list))
+        layout = Layout.from_json(rows)
     except (TypeError, ValueError) as exc:
-        raise InputsError(f"DimSpec JSON: 'layout' = {data['layout']!r} is not a valid layout: {exc}") from None
+        raise InputsError(f"DimSpec JSON: 'layout' = {rows!r} is not a valid layout: {exc}") from None
     return DimSpec(
         dim_rows=_rows(data, "dims", _dim_row),
         axes=_rows(data, "axes", _axis_row),
@@ -227,4 +248,5 @@ def _from_dict(data: dict[str, Any]) -> DimSpec:
         layout=layout,
         template=_field(data, "template", list),
         never_varied=_rows(data, "never_varied", _never_varied) if "never_varied" in data else [],
+        bounds=_rows(data, "bounds", lambda d: BoundRow(**d)) if "bounds" in data else [],
     )
