@@ -39,6 +39,9 @@ def axis_key(path: str, axis: int | None) -> str:
     return path if axis is None else f"{path}:{axis}"
 
 
+_ARGUMENT = re.compile(r"[^\[.]*")
+
+
 def argument_of(path: str) -> str:
     """The top-level argument a path starts with: ``cache['key_cache'][0]`` -> ``cache``."""
-    return re.split(r"[\[.]", path, maxsplit=1)[0]
+    return _ARGUMENT.match(path).group(0)  # type: ignore[union-attr]  # matches every string

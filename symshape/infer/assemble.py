@@ -18,7 +18,7 @@ from .declared import declared_columns, never_varied
 from .example import choose_example, safe_example
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
-from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
+from .solver import EQUAL, SUM, Relation, Solution, solve
 from .structures import main_structure
 
 
@@ -161,20 +161,20 @@ def _what_to_record(observation: Observation, solution: Solution, names: list[st
 
 
 def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
-    described: dict[LinExpr, tuple[str, str, tuple[tuple[str, int], ...]]] = {}  # few distinct expressions
+    # Few distinct expressions: described once per class, and once per static value.
+    described: dict[tuple[int, int], tuple[str, str, tuple[tuple[str, int], ...], int]] = {}
     rows = []
     for i, column in enumerate(observation.columns):
-        expr = solution.column_expr(i, column.values)
-        if expr not in described:
-            described[expr] = (
-                expr.format(names),
-                role_of(expr.terms, expr.const),
-                tuple((names[r], c) for r, c in expr.terms),
-            )
-        text, role, terms = described[expr]
+        cls = solution.column_class[i]
+        key = (cls, column.values[0] if cls < 0 else 0)
+        if key not in described:
+            expr = solution.column_expr(i, column.values)
+            terms = tuple((names[r], c) for r, c in expr.terms)
+            described[key] = (expr.format(names), role_of(expr.terms, expr.const), terms, expr.const)
+        text, role, terms, const = described[key]
         leaf = observation.leaves[column.leaf]
         rows.append(
-            AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, expr.const, leaf.kind == INT)
+            AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, const, leaf.kind == INT)
         )
     return rows
 

@@ -9,6 +9,7 @@ result depends only on the paths and the solution, never on hashing or timing.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from collections.abc import Mapping, Sequence
@@ -55,14 +56,27 @@ def conventional_name(
 ) -> tuple[str, int] | None:
     """The conventional name of one axis, with its strength, or None."""
     arg = argument_of(path)
+    return _conventional(arg, axis, rank, "cross" in path, arg == path, _encoder_decoder(arguments))
+
+
+@functools.lru_cache(maxsize=256)
+def _encoder_decoder(arguments: frozenset[str]) -> bool:
+    return any(a.startswith("decoder_") for a in arguments)
+
+
+@functools.lru_cache(maxsize=4096)
+def _conventional(
+    arg: str, axis: int | None, rank: int | None, cross: bool, whole: bool, encoder_decoder: bool
+) -> tuple[str, int] | None:
+    """:func:`conventional_name` from what it depends on (memoised: called once per axis
+    of every input, and a model's axes repeat a handful of patterns)."""
     if axis is None:
-        return (arg, MEDIUM) if arg.isidentifier() and arg == path else None
-    encoder_decoder = any(a.startswith("decoder_") for a in arguments)
+        return (arg, MEDIUM) if arg.isidentifier() and whole else None
     if axis == 0 and arg in BATCH_FIRST_ARGS and (rank or 0) >= 2:
         return "batch", STRONG
     if arg in CACHE_ARGS and rank == 4:
         if axis == 2:
-            return ("encoder_seq_len" if "cross" in path else "past_len"), STRONG
+            return ("encoder_seq_len" if cross else "past_len"), STRONG
         return {1: ("num_kv_heads", WEAK), 3: ("head_dim", WEAK)}.get(axis)
     if arg == "cache_position" and axis == 0:
         return "seq_len", MEDIUM

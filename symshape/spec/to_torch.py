@@ -66,7 +66,7 @@ def shapes_by_input(axes: Sequence[AxisRow], dim_rows: Sequence[DimRow], dims: d
     unnamed = frozenset(d.name for d in dim_rows if d.unnamed)
 
     def one(row: AxisRow, is_int: bool) -> Any:
-        key = (row.terms, row.const, is_int)
+        key = (row.expr, is_int)  # the text names the expression; a str caches its hash
         if key not in built:
             built[key] = axis_spec(row.terms, row.const, dims, is_int, unnamed)
         return built[key]
