@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,16 @@ FACTORIES = textwrap.dedent(
 
     def bad_sets():
         return Add(), [(torch.randn(2, 3), torch.randn(1, 3)), (torch.randn(2, 3),)]
+
+    class Noisy(torch.nn.Module):
+        def forward(self, x):
+            import logging, warnings
+            warnings.warn("a foreign warning from the model")
+            logging.getLogger("torch.fake_library").warning("a foreign log line from torch")
+            return x * 2
+
+    def noisy():
+        return Noisy(), [(torch.randn(2, 3),), (torch.randn(4, 5),)]
 
     NOT_CALLABLE = 5
     """
@@ -266,3 +277,18 @@ def test_rich_rendering_has_the_same_facts() -> None:
         "warnings",
     ):
         assert fact in out, fact
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_foreign_warnings_stay_out_of_the_output_unless_debug(
+    models: Path, capsys: pytest.CaptureFixture, debug: bool
+) -> None:
+    argv = ["export", "cli_models:noisy", "-o", str(models / "noisy.pt2"), "--format", "text"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, *argv, *(["--debug"] if debug else []))
+    assert code == 0, err
+    assert any("a foreign warning from the model" in str(w.message) for w in caught) is debug
+    assert "a foreign warning" not in out and "export: 1 trace(s)" in out  # the report is there either way
+    if not debug:
+        assert "a foreign log line" not in err
