@@ -172,6 +172,15 @@ def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
     notes: list[str] = []
     for index, path in enumerate(paths):
         per_set = [f[index] for f in flat]
+        if all(isinstance(v, torch.Tensor) for v in per_set):  # the common case, on every tensor leaf
+            shapes = [v.shape for v in per_set]
+            rank = len(shapes[0])
+            if any(len(shape) != rank for shape in shapes):
+                _raise_rank(path, shapes, rank)
+            leaves.append(Leaf(index, path, TENSOR, rank))
+            notes.extend(dtype_device_notes(path, per_set))
+            columns.extend(Column(index, axis, values) for axis, values in enumerate(zip(*shapes)))
+            continue
         kinds = [_kind(path, v, i) for i, v in enumerate(per_set)]
         kind = kinds[0]
         for i, k in enumerate(kinds):
@@ -180,24 +189,20 @@ def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
                     f"{path} is {_type_name(per_set[0])} in input set #0 but {_type_name(per_set[i])} "
                     f"in set #{i}; every set must pass the same kind of value there"
                 )
-        if kind == TENSOR:
-            shapes = [tuple(v.shape) for v in per_set]
-            rank = len(shapes[0])
-            for i, shape in enumerate(shapes):
-                if len(shape) != rank:
-                    raise InputsError(
-                        f"{path} has rank {rank} in input set #0 (shape {list(shapes[0])}) but rank "
-                        f"{len(shape)} in set #{i} (shape {list(shape)}); the rank of a tensor cannot vary"
-                    )
-            leaves.append(Leaf(index, path, TENSOR, rank))
-            notes.extend(dtype_device_notes(path, per_set))
-            columns.extend(Column(index, axis, tuple(s[axis] for s in shapes)) for axis in range(rank))
-        elif kind == INT:
+        if kind == INT:
             leaves.append(Leaf(index, path, INT, None))
             columns.append(Column(index, None, tuple(int(v) for v in per_set)))
         else:
             leaves.append(Leaf(index, path, CONST, None))
     return Observation(len(sets), tuple(leaves), tuple(columns), tuple(notes))
+
+
+def _raise_rank(path: str, shapes: Sequence[Sequence[int]], rank: int) -> None:
+    i, shape = next((i, shape) for i, shape in enumerate(shapes) if len(shape) != rank)
+    raise InputsError(
+        f"{path} has rank {rank} in input set #0 (shape {list(shapes[0])}) but rank "
+        f"{len(shape)} in set #{i} (shape {list(shape)}); the rank of a tensor cannot vary"
+    )
 
 
 def dtype_device_notes(path: str, per_set: Sequence[Any]) -> list[str]:
