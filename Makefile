@@ -7,7 +7,7 @@ PIP := $(PYTHON) -m pip
 # torch would pull a multi-GB CUDA build.
 install:
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[dev,onnx]"
+	$(PIP) install --quiet -e ".[dev,onnx,executorch]"
 
 demo: install
 	$(PYTHON) -m symshape demo

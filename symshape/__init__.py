@@ -21,6 +21,7 @@ from .core.rows import AxisRow, DimRow, NeverVaried, RelationRow
 from .exporting import ExportResult, export
 from .exporting.readback import input_symbols
 from .infer import infer_dims
+from .integrations.executorch import ExecuTorchResult, export_executorch
 from .integrations.onnx import OnnxExportResult, OnnxValue, export_onnx
 from .integrations.transformers import ensure_registered as register_caches
 from .recording import CallRecord, Observer, RecordedInputs, observe
@@ -36,6 +37,7 @@ __all__ = [
     "Check",
     "DimRow",
     "DimSpec",
+    "ExecuTorchResult",
     "ExportError",
     "ExportResult",
     "InputsError",
@@ -56,6 +58,7 @@ __all__ = [
     "SymshapeError",
     "check_versions",
     "export",
+    "export_executorch",
     "export_onnx",
     "infer_dims",
     "input_symbols",

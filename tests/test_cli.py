@@ -124,8 +124,8 @@ def test_infer_accepts_a_file_path_and_formats(models: Path, capsys: pytest.Capt
         (
             "cli_models:nope",
             2,
-            "has no attribute 'nope'; callables defined there: Add, Positions, bad_sets, boom, bounded, make, "
-            "not_a_pair, too_long",
+            "has no attribute 'nope'; callables defined there: Add, Noisy, Positions, bad_sets, boom, bounded, make, "
+            "noisy, not_a_pair, too_long",
         ),
         ("cli_models:NOT_CALLABLE", 2, "cli_models:NOT_CALLABLE is not callable (an int)"),
         ("cli_models:boom", 1, "the factory cli_models:boom raised RuntimeError: no weights here"),

@@ -10,13 +10,13 @@ import symshape
 from symshape.integrations.transformers.implementations import export_friendly
 
 
-def tiny_qwen3_moe() -> transformers.Qwen3MoeForCausalLM:
+def tiny_qwen3_moe(layers: int = 2) -> transformers.Qwen3MoeForCausalLM:
     config = transformers.Qwen3MoeConfig(
         vocab_size=64,
         hidden_size=32,
         intermediate_size=64,
         moe_intermediate_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         num_experts=4,
@@ -49,7 +49,9 @@ def moe() -> transformers.Qwen3MoeForCausalLM:
 
 
 def test_the_scope_selects_batched_mm_and_restores_the_users_setting(moe: torch.nn.Module) -> None:
-    configs = {id(m.config): m.config for m in moe.modules() if hasattr(getattr(m, "config", None), "_experts_implementation")}
+    configs = {
+        id(m.config): m.config for m in moe.modules() if hasattr(getattr(m, "config", None), "_experts_implementation")
+    }
     before = {k: c._experts_implementation for k, c in configs.items()}
     assert set(before.values()) == {"grouped_mm"}  # transformers' default: a custom op ONNX cannot convert
     with export_friendly(moe):

@@ -16,6 +16,7 @@ from rich.console import Console
 from ..exporting import ExportResult, export
 from ..exporting.verify import check_program
 from ..infer import infer_dims
+from ..integrations.executorch import export_executorch, require_executorch
 from ..integrations.onnx import export_onnx, require_onnx
 from ..integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 from ..report import Report, build, export_lines, render_text
@@ -104,6 +105,8 @@ def export_and_verify(
 
 
 def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
+    if args.executorch:
+        require_executorch()  # the install hint before any work
     with progress.step(f"building model and inputs ({args.target})"):
         model, inputs = call_factory(args.target)
     result = export_and_verify(
@@ -130,6 +133,8 @@ def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
         print(f"\nsaved the ExportedProgram to {args.output} (torch.export.load reads it back)")
     if args.onnx:
         _export_onnx(args, model, inputs, result, progress)
+    if args.executorch:
+        _export_executorch(args, model, inputs, progress)
     return OK
 
 
@@ -148,6 +153,27 @@ def _export_onnx(args: argparse.Namespace, model: Any, inputs: list[Any], result
             f"{c.label}: {c.error or f'max |onnx - eager| = {c.max_abs_diff:.2e}'}" for c in made.checks if not c.passed
         )
         raise CliError(f"onnxruntime check failed ({bad}); the ONNX model was written to {args.onnx} for inspection")
+
+
+def _export_executorch(args: argparse.Namespace, model: Any, inputs: list[Any], progress: Progress) -> None:
+    """``--executorch FILE``: export again with the dims bounded from the model's config
+    (ExecuTorch plans memory for each dim's maximum; the .pt2 keeps the unbounded contract),
+    lower with XNNPACK, run in the ExecuTorch runtime against eager."""
+    verify = not args.no_verify
+    with progress.step(
+        "exporting with bounded dims and lowering to ExecuTorch (XNNPACK)"
+        + (", then checking in the ExecuTorch runtime" if verify else "")
+    ):
+        made = export_executorch(
+            model, inputs, args.executorch, verify=verify, names=parse_names(args.name), strict=args.strict
+        )
+    if args.format != "json":
+        print(f"\n{made.explain()}")
+    if made.checks and not made.ok:
+        bad = "; ".join(f"{c.label}: {c.error or f'max |pte - eager| = {c.max_abs_diff:.2e}'}" for c in made.failed)
+        raise CliError(
+            f"ExecuTorch runtime check failed ({bad}); the program was written to {args.executorch} for inspection"
+        )
 
 
 def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:

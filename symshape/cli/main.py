@@ -3,6 +3,7 @@
     symshape infer MODULE:FACTORY [--json FILE]      report; the spec as JSON
     symshape export MODULE:FACTORY -o FILE.pt2        infer, export, verify, torch.export.save
                    [--onnx FILE.onnx]                 also ONNX with symshape's dim names (symshape[onnx])
+                   [--executorch FILE.pte]            also ExecuTorch (XNNPACK), bounded dims (symshape[executorch])
     symshape demo                                     a built-in tiny Llama, end to end
 
 ``FACTORY`` is a callable in ``MODULE`` (a module name importable from the current
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write an ONNX model (torch.onnx.export, dynamo=True) whose dim_params are symshape's "
         "names, checked with onnxruntime; needs pip install 'symshape[onnx]'",
     )
+    p.add_argument(
+        "--executorch",
+        metavar="FILE",
+        help="also write an ExecuTorch program (.pte, XNNPACK) exported with the dims bounded from the model's "
+        "config, run in the ExecuTorch runtime against eager; needs pip install 'symshape[executorch]'",
+    )
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("demo", parents=[common], help="the built-in tiny LLM, end to end")
@@ -94,7 +101,10 @@ def _foreign_output_hidden(debug: bool) -> Iterator[None]:
     if debug:
         yield
         return
-    loggers = [logging.getLogger(name) for name in ("torch", "torch.onnx", "onnxscript", "transformers")]
+    loggers = [
+        logging.getLogger(name)
+        for name in ("torch", "torch.onnx", "onnxscript", "transformers", "torchao", "executorch")
+    ]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

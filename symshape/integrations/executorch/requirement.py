@@ -1,0 +1,52 @@
+"""The optional ExecuTorch dependency: imported on first use, never with ``import symshape``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from ...errors import SymshapeError
+
+#: How to get the optional dependency (in every "missing extra" message).
+INSTALL_HINT = "pip install 'symshape[executorch]'  (or: pip install executorch==1.5.1)"
+
+#: Loggers that speak while executorch is imported (torchao's "Failed to load ..._C_mxfp8.so"
+#: for CUDA kernels a CPU machine never uses; torch's pytree deprecation notes).
+_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+class ExecuTorchApi(NamedTuple):
+    """The three executorch entry points symshape uses."""
+
+    to_edge_transform_and_lower: Any
+    XnnpackPartitioner: Any
+    Runtime: Any
+
+
+@contextlib.contextmanager
+def _import_quietly() -> Iterator[None]:
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in _IMPORT_LOGGERS]
+    for logger, _ in saved:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+def require_executorch() -> ExecuTorchApi:
+    """executorch's lowering, XNNPACK partitioner and runtime, or a :class:`SymshapeError`
+    that says how to install them (raised before any work)."""
+    try:
+        with _import_quietly():
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+            from executorch.exir import to_edge_transform_and_lower
+            from executorch.runtime import Runtime
+    except ImportError as exc:
+        raise SymshapeError(
+            f"export_executorch needs the optional dependency executorch ({exc}). Install it with: {INSTALL_HINT}"
+        ) from exc
+    return ExecuTorchApi(to_edge_transform_and_lower, XnnpackPartitioner, Runtime)
