@@ -17,7 +17,7 @@ check_versions()  # fail at import, clearly, on an unsupported torch / transform
 from . import integrations  # noqa: F401 - registers the transformers caches' flatten before any flatten
 from .core.binding import Layout, Param
 from .core.records import ATOL, Check, ProgramReading, Refinement, RelationCheck
-from .core.rows import AxisRow, DimRow, NeverVaried, RelationRow
+from .core.rows import AxisRow, BoundRow, DimRow, NeverVaried, RelationRow
 from .exporting import ExportResult, export
 from .exporting.readback import input_symbols
 from .infer import infer_dims
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ATOL",
     "AxisRow",
+    "BoundRow",
     "CallRecord",
     "Check",
     "DimRow",
