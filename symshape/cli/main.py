@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 
+from ..core.quiet import quiet_loggers
 from ..errors import ExportError, InputsError, SymshapeError
 from .commands import cmd_demo, cmd_export, cmd_infer
 from .errors import FAILED, CliError
@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Libraries whose log lines the command hides unless ``--debug``.
+FOREIGN_LOGGERS = ("torch", "torch.onnx", "onnxscript", "transformers", "torchao", "executorch")
+
+
 @contextlib.contextmanager
 def _foreign_output_hidden(debug: bool) -> Iterator[None]:
     """torch's and torch.onnx's own warnings and log lines (``torchvision is not
@@ -101,20 +105,9 @@ def _foreign_output_hidden(debug: bool) -> Iterator[None]:
     if debug:
         yield
         return
-    loggers = [
-        logging.getLogger(name)
-        for name in ("torch", "torch.onnx", "onnxscript", "transformers", "torchao", "executorch")
-    ]
-    levels = [logger.level for logger in loggers]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_loggers(*FOREIGN_LOGGERS):
         warnings.simplefilter("ignore")
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
+        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,17 +4,15 @@ which input size each torch symbol stands for, and the model line of each guard.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from .. import _torch
 from ..core.binding import Layout, Param
+from ..core.quiet import quiet_loggers
 from ..core.scopes import trace_scope
 from ..spec import DimSpec
 from .messages import translate_sources
@@ -88,18 +86,6 @@ def exportable(model: Any, layout: Layout) -> tuple[torch.nn.Module, Layout]:
     return Wrapped(), flat
 
 
-@contextlib.contextmanager
-def _quiet(*loggers: str) -> Iterator[None]:
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in loggers]
-    for logger, _ in saved:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.setLevel(level)
-
-
 def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool) -> dict[str, list[str]]:
     """Model code that added each failing guard, by dim name (one extra trace, errors only).
 
@@ -109,7 +95,7 @@ def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict:
     labels = {a.label: [n for n, _ in a.terms] for a in spec.axes}
     found: dict[str, list[str]] = {}
     try:
-        with trace_scope(module), _quiet("torch.export._draft_export", "torch._export.non_strict_utils"):
+        with trace_scope(module), quiet_loggers("torch.export._draft_export", "torch._export.non_strict_utils"):
             failures = _torch.guard_frames(module, spec.args, spec.kwargs, layout.nest(spec.shapes_by_input), strict)
     except Exception:  # no source lines is better than a second, unrelated failure
         return found

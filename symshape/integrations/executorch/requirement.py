@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from ...core.quiet import quiet_loggers
 from ...errors import SymshapeError
 
 #: How to get the optional dependency (in every "missing extra" message).
@@ -25,23 +23,11 @@ class ExecuTorchApi(NamedTuple):
     Runtime: Any
 
 
-@contextlib.contextmanager
-def _import_quietly() -> Iterator[None]:
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in _IMPORT_LOGGERS]
-    for logger, _ in saved:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.setLevel(level)
-
-
 def require_executorch() -> ExecuTorchApi:
     """executorch's lowering, XNNPACK partitioner and runtime, or a :class:`SymshapeError`
     that says how to install them (raised before any work)."""
     try:
-        with _import_quietly():
+        with quiet_loggers(*_IMPORT_LOGGERS):
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
             from executorch.exir import to_edge_transform_and_lower
             from executorch.runtime import Runtime
