@@ -67,6 +67,13 @@ FACTORIES = textwrap.dedent(
     def noisy():
         return Noisy(), [(torch.randn(2, 3),), (torch.randn(4, 5),)]
 
+    class Double(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    def batch_one():
+        return Double(), [(torch.randn(1, 3),), (torch.randn(1, 5),)]
+
     NOT_CALLABLE = 5
     """
 )
@@ -124,8 +131,8 @@ def test_infer_accepts_a_file_path_and_formats(models: Path, capsys: pytest.Capt
         (
             "cli_models:nope",
             2,
-            "has no attribute 'nope'; callables defined there: Add, Noisy, Positions, bad_sets, boom, bounded, make, "
-            "noisy, not_a_pair, too_long",
+            "has no attribute 'nope'; callables defined there: Add, Double, Noisy, Positions, bad_sets, batch_one, "
+            "boom, bounded, make, noisy, not_a_pair, too_long",
         ),
         ("cli_models:NOT_CALLABLE", 2, "cli_models:NOT_CALLABLE is not callable (an int)"),
         ("cli_models:boom", 1, "the factory cli_models:boom raised RuntimeError: no weights here"),
@@ -292,3 +299,22 @@ def test_foreign_warnings_stay_out_of_the_output_unless_debug(
     assert "a foreign warning" not in out and "export: 1 trace(s)" in out  # the report is there either way
     if not debug:
         assert "a foreign log line" not in err
+
+
+def test_common_options_work_before_the_command_and_usage_errors_return_2(
+    models: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code, out, _ = run(capsys, "--format", "json", "infer", "cli_models:make")
+    assert code == 0 and json.loads(out)["num_sets"] == 2  # --format before the subcommand is kept
+    code, _, err = run(capsys, "export", "cli_models:make")  # -o is required
+    assert code == 2 and "the following arguments are required: -o/--output" in err
+    assert run(capsys, "--help")[0] == 0
+
+
+def test_dynamic_flag_declares_an_axis_dynamic(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(capsys, "infer", "cli_models:batch_one", "--format", "json")
+    assert code == 0 and [d["name"] for d in json.loads(out)["dims"]] == ["x_dim1"]  # x.shape[0] is 1 in both sets
+    code, out, _ = run(capsys, "infer", "cli_models:batch_one", "--format", "json", "--dynamic", "x:0")
+    assert code == 0 and sorted(d["name"] for d in json.loads(out)["dims"]) == ["x_dim0", "x_dim1"]
+    code, _, err = run(capsys, "infer", "cli_models:make", "--dynamic", "nothing:9")
+    assert code == 1 and "dynamic='nothing:9' names no input axis" in err

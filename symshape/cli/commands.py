@@ -78,7 +78,7 @@ def cmd_infer(args: argparse.Namespace, progress: Progress) -> int:
     with progress.step(f"building model and inputs ({args.target})"):
         model, inputs = call_factory(args.target)
     with progress.step(f"inferring dims from {len(inputs)} input set(s)"):
-        spec = infer_dims(model, inputs, names=parse_names(args.name))
+        spec = infer_dims(model, inputs, names=parse_names(args.name), dynamic=args.dynamic)
     report = build(spec)
     if args.json:
         _write(args.json, spec_document(spec, report), "the spec (JSON)", progress)
@@ -94,12 +94,13 @@ def export_and_verify(
     names: dict[str, str] | None = None,
     strict: bool = False,
     verify: bool = True,
+    dynamic: list[str] | None = None,
 ) -> ExportResult:
     """``symshape.export`` with its tracing and verification shown as two steps."""
     with progress.step("tracing with torch.export (refining where the model requires it)"):
-        result = export(model, inputs, strict=strict, verify=False, names=names)
+        result = export(model, inputs, strict=strict, verify=False, names=names, dynamic=dynamic)
     if verify:
-        with progress.step(f"verifying the program against eager on {len(result.sets)} input set(s)"):
+        with progress.step(f"verifying the program against eager on {len(result.sets)} input set(s) and probes"):
             result.verify(model)
     return result
 
@@ -110,7 +111,13 @@ def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
     with progress.step(f"building model and inputs ({args.target})"):
         model, inputs = call_factory(args.target)
     result = export_and_verify(
-        model, inputs, progress, names=parse_names(args.name), strict=args.strict, verify=not args.no_verify
+        model,
+        inputs,
+        progress,
+        names=parse_names(args.name),
+        strict=args.strict,
+        verify=not args.no_verify,
+        dynamic=args.dynamic,
     )
     report = build(result.spec, result)
     if args.json:
@@ -165,7 +172,13 @@ def _export_executorch(args: argparse.Namespace, model: Any, inputs: list[Any], 
         + (", then checking in the ExecuTorch runtime" if verify else "")
     ):
         made = export_executorch(
-            model, inputs, args.executorch, verify=verify, names=parse_names(args.name), strict=args.strict
+            model,
+            inputs,
+            args.executorch,
+            verify=verify,
+            names=parse_names(args.name),
+            strict=args.strict,
+            dynamic=args.dynamic,
         )
     if args.format != "json":
         print(f"\n{made.explain()}")

@@ -29,25 +29,35 @@ from collections.abc import Iterator, Sequence
 from ..core.quiet import quiet_loggers
 from ..errors import ExportError, InputsError, SymshapeError
 from .commands import cmd_demo, cmd_export, cmd_infer
-from .errors import FAILED, CliError
+from .errors import FAILED, USAGE, CliError
 from .progress import Progress
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name. The subcommands'
+    copy has no defaults, so that ``symshape --format json infer ...`` keeps its value."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    default = (lambda value: value) if defaults else (lambda value: argparse.SUPPRESS)
+    common.add_argument("--debug", action="store_true", default=default(False), help="show Python tracebacks on errors")
     common.add_argument(
         "--format",
         choices=("auto", "rich", "text", "json"),
-        default="auto",
+        default=default("auto"),
         help="report format (auto: rich on a terminal, plain text otherwise)",
     )
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress lines on stderr"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(defaults=False)
 
     parser = argparse.ArgumentParser(
         prog="symshape",
         description="Named torch.export dims and relations, inferred from example inputs.",
-        parents=[common],
+        parents=[_common(defaults=True)],
     )
     sub = parser.add_subparsers(dest="command", metavar="{infer,export,demo}")
     sub.required = True
@@ -57,11 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         "or a .py file"
     )
     names_help = "rename a dim: 'path:axis=NAME' or 'inferred_name=NAME' (repeatable)"
+    dynamic_help = "declare an axis dynamic that did not vary: a conventional name (batch) or 'path:axis' (repeatable)"
 
     p = sub.add_parser("infer", parents=[common], help="infer the dims, print the report, write the spec JSON")
     p.add_argument("target", metavar="MODULE:FACTORY", help=target_help)
     p.add_argument("--json", metavar="FILE", help="write the spec (and the report facts) as JSON; '-' for stdout")
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
+    p.add_argument("--dynamic", action="append", metavar="AXIS", help=dynamic_help)
     p.set_defaults(run=cmd_infer)
 
     p = sub.add_parser(
@@ -71,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE.pt2", help="where to save the ExportedProgram")
     p.add_argument("--json", metavar="FILE", help="also write the final spec (and the report facts) as JSON")
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
+    p.add_argument("--dynamic", action="append", metavar="AXIS", help=dynamic_help)
     p.add_argument("--strict", action="store_true", help="torch.export strict mode (default: non-strict)")
     p.add_argument("--no-verify", action="store_true", help="do not run the program against eager before saving")
     p.add_argument(
@@ -112,7 +125,10 @@ def _foreign_output_hidden(debug: bool) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage (or --help): the status, not an exit
+        return exc.code if isinstance(exc.code, int) else USAGE
     progress = Progress(quiet=args.quiet or args.format == "json")
     try:
         with _foreign_output_hidden(args.debug):

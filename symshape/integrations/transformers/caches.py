@@ -304,13 +304,18 @@ def ensure_registered() -> None:
     is left alone.
     """
     cache_utils = sys.modules.get("transformers.cache_utils")
-    if cache_utils is None:
-        return
+    if cache_utils is None or _SEEN.get("module") is cache_utils:
+        return  # the hot path: every flatten in symshape runs this hook
     registered = [cls for cls in _candidates(cache_utils) if not _torch.is_registered(cls)]
     for cls in registered:
         _register(cls)
     if registered:
         _allow_in_safe_load(cache_utils, registered)
+    _SEEN["module"] = cache_utils  # transformers defines its cache classes when cache_utils is imported
+
+
+#: The ``transformers.cache_utils`` module whose cache classes were all registered.
+_SEEN: dict[str, Any] = {}
 
 
 def _allow_in_safe_load(cache_utils: Any, caches: list[type]) -> None:
