@@ -68,6 +68,19 @@ class Check:
         return self.accepted and self.max_abs_diff is not None and self.max_abs_diff <= ATOL
 
     @property
+    def gap(self) -> bool:
+        """A probe eager runs and the artifact rejects: a coverage gap (reported, not a failure)."""
+        return self.origin == "probe" and not self.accepted
+
+    @property
     def label(self) -> str:
         label = f"{'set' if self.origin == 'observed' else self.origin} #{self.set_index}"
         return f"{label} ({self.sizes})" if self.sizes else label
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    """The checks that make a verification fail: a covered set not accepted, or any output
+    (probes too) off eager by more than ``ATOL``. Sets of another structure than the example
+    (``covered=False``) and coverage gaps are reported, not counted. One rule for every
+    target (torch program, ONNX, ExecuTorch)."""
+    return [c for c in checks if c.covered and not c.gap and not c.passed]

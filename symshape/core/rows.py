@@ -7,6 +7,7 @@ of them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -120,3 +121,11 @@ class BoundRow:
     #: How it was stated as per-dim Dim bounds, when that differs from ``expr``:
     #: "split as seq_len <= 8, past_len <= 248 (a torch Dim cannot state a sum)".
     stated_as: str = ""
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The dims the bound is on (the names in ``expr``)."""
+        return tuple(_IDENTIFIER.findall(self.expr))
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")

@@ -144,9 +144,7 @@ class GuardTranslator:
         """What torch's symbol for ``row`` stands for, in symshape's names."""
         if self.has_own_symbol(row):
             return self.key_term(self.own_variable(row))
-        terms = {name: c for name, c in row.terms}
-        value = sum((c * self.variables[name] for name, c in row.terms), z3.IntVal(row.const))
-        return Term(value, (terms, row.const), row.expr)
+        return self.expression_term(row)
 
     def key_term(self, key: str) -> Term:
         return Term(self.variables[key], ({key: 1}, 0), self._display[key])

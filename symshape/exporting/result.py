@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..core.records import Check, ProgramReading, Refinement
+from ..core.records import Check, ProgramReading, Refinement, failed
 from ..report import explain as explain_report
 from ..spec import DimSpec
 from .probes import run_probes
@@ -42,8 +42,7 @@ class ExportResult:
         equal to eager within ``ATOL``. Sets of another structure than the example
         (``covered=False``) and coverage gaps (probes the program rejects) are reported,
         not counted. False when nothing was verified (``verify=False``)."""
-        counted = [c for c in self.checks if c.covered and not (c.origin == "probe" and not c.accepted)]
-        return self.verified and all(c.passed for c in counted)
+        return self.verified and not failed(self.checks)
 
     @property
     def observed_checks(self) -> list[Check]:
@@ -57,7 +56,7 @@ class ExportResult:
     @property
     def coverage_gaps(self) -> list[Check]:
         """Probes eager runs and the program rejects: where the contract is narrower than the model."""
-        return [c for c in self.checks if c.origin == "probe" and not c.accepted]
+        return [c for c in self.checks if c.gap]
 
     def verify(self, model: Any, *, probes: bool = True) -> list[Check]:
         """Run every observed set, then every probe (see :mod:`symshape.exporting.probes`),

@@ -13,6 +13,7 @@ import torch
 from .. import _torch
 from ..core.binding import Layout, Param
 from ..core.quiet import quiet_loggers
+from ..core.rows import STATIC
 from ..core.scopes import trace_scope
 from ..spec import DimSpec
 from .messages import translate_sources
@@ -44,7 +45,7 @@ def trace(
 
 def name_symbols(text: str, symbols: dict[str, str], spec: DimSpec) -> str:
     """Replace torch symbols by symshape dim names (or axis labels) in a message."""
-    by_label = {a.label: a.expr for a in spec.axes if a.role != "static"}
+    by_label = {a.label: a.expr for a in spec.axes if a.role != STATIC}
 
     def name(match: re.Match) -> str:
         label = symbols.get(match.group(0))

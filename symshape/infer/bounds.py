@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..core.copying import copy_set
-from ..core.rows import ROOT, BoundRow
+from ..core.rows import BoundRow
 from ..core.sizes import SAFE_MIN
 from ..errors import InputsError, OptionError
 from ..spec import DimSpec
@@ -210,8 +210,3 @@ def _pow2(n: int) -> int:
     while size < n:
         size *= 2
     return size
-
-
-def root_names(spec: DimSpec) -> list[str]:
-    """Dims that are some axis exactly (not only reached through derived axes)."""
-    return sorted({a.terms[0][0] for a in spec.axes if a.role == ROOT})

@@ -19,7 +19,6 @@ CLI) renders through it without an import cycle.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -55,8 +54,6 @@ class ResultLike(Protocol):
     @property
     def ok(self) -> bool: ...
 
-
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 #: Axes listed per dim (and members per relation) before "(+N more)".
 MAX_LISTED = 4
@@ -189,7 +186,7 @@ def _model_requirements(spec: SpecLike, result: ResultLike | None) -> dict[str, 
     """What the model requires of each dim: bounds and relations found while tracing."""
     required: dict[str, list[str]] = {d.name: [] for d in spec.dim_rows}
     derived_lows = root_minimums(spec.axes)  # bounds symshape set itself, not the model
-    chosen = {n for b in spec.bounds if b.origin != "model" for n in _IDENTIFIER.findall(b.expr)}  # config, user
+    chosen = {n for b in spec.bounds if b.origin != "model" for n in b.dims}  # config, user, default
     for d in spec.dim_rows:
         base = derived_lows.get(d.name)
         if d.name in chosen:

@@ -6,40 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.records import ATOL, Check
-from ...core.trees import leaves_by_path
+from ...core.records import ATOL, Check, failed
 from ...exporting import ExportResult
 from ...spec import DimSpec
-
-
-def example_sizes(spec: DimSpec) -> dict[str, int]:
-    """Each root dim's size in the example the program was traced with."""
-    leaves = leaves_by_path(spec.layout.join(spec.args, spec.kwargs))
-    sizes = {}
-    for d in spec.dim_rows:
-        for row in spec.root_axes(d.name):
-            leaf = leaves.get(row.path)
-            if row.axis is not None and hasattr(leaf, "shape"):
-                sizes[d.name] = int(leaf.shape[row.axis])
-                break
-    return sizes
 
 
 def bound_lines(spec: DimSpec) -> list[str]:
     """One line per dim: its min and max, and where the bounds come from."""
     reasons: dict[str, list[str]] = {}
     for b in spec.bounds:
-        for d in spec.dim_rows:
-            if b.expr == d.name or (b.stated_as and d.name in b.stated_as.split()):
-                reasons.setdefault(d.name, []).append(
-                    f"{b.origin}: {b.reason}" + (f"; {b.stated_as}" if b.stated_as else "")
-                )
-    example = example_sizes(spec) if any(d.max is None for d in spec.dim_rows) else {}
+        for name in b.dims:
+            reasons.setdefault(name, []).append(f"{b.origin}: {b.reason}" + (f"; {b.stated_as}" if b.stated_as else ""))
     lines = []
     for d in spec.dim_rows:
         text = f"  {d.name}: min {'default' if d.min is None else d.min}, max {'none' if d.max is None else d.max}"
         if d.max is None:
-            size = example.get(d.name)
+            size = d.values[spec.example_index]  # the example's size: the memory plan's capacity
             text += (
                 f" (no max: the memory plan takes the example's size{f', {size},' if size else ''} as the "
                 f"capacity, larger sizes are rejected; pass bounds={{{d.name!r}: (min, max)}})"
@@ -70,7 +52,7 @@ class ExecuTorchResult:
         output (probes too) off eager by more than ``ATOL``. Sets of another structure than
         the example (``covered=False``) and coverage gaps (probes the program rejects) are
         reported, not counted, as in ``ExportResult.ok``."""
-        return [c for c in self.checks if c.covered and not (c.origin == "probe" and not c.accepted) and not c.passed]
+        return failed(self.checks)
 
     @property
     def ok(self) -> bool:
@@ -85,7 +67,7 @@ class ExecuTorchResult:
     @property
     def coverage_gaps(self) -> list[Check]:
         """Probes eager runs and the ExecuTorch program rejects."""
-        return [c for c in self.checks if c.origin == "probe" and not c.accepted]
+        return [c for c in self.checks if c.gap]
 
     def explain(self) -> str:
         spec = self.export.spec
