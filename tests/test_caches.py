@@ -266,17 +266,30 @@ class ReadSliding(torch.nn.Module):
 
 
 def test_sliding_dynamic_cache_exports() -> None:
+    """The sliding layer's int counter is carried as a (n, 0) tensor: it shares past_len's
+    named Dim, so the program has one symbol per dim, and the window-full guard that the
+    counter's comparison adds becomes a bound on past_len."""
     sets = [
         {"x": torch.randn(2, 3, 8), "cache": dynamic_cache(2, 6)},
         {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)},
     ]
     held_out = {"x": torch.randn(4, 5, 8), "cache": dynamic_cache(4, 13, seed=2)}
-    exprs = infer_export_check(ReadSliding(), sets, held_out)
+    before = [snapshot(s) for s in sets]
+    result = symshape.export(ReadSliding(), sets)
+    assert all(same(snapshot(s), b) for s, b in zip(sets, before)), "export changed a user input"
+    exprs = {a.label: a.expr for a in result.spec.axes}
+    assert exprs["cache['cumulative_length'][0].shape[0]"] == "past_len"  # a carried counter, not context
+    assert exprs["cache['cumulative_length'][0].shape[1]"] == "0"  # the carrier holds no data
     assert exprs["cache['key_cache'][1].shape[2]"] == "past_len"
-    assert exprs["cache['cumulative_length'][0]"] == "past_len"  # an int leaf, not treespec context
     assert exprs["cache['key_cache'][0].shape[2]"] == str(WINDOW - 1)  # the sliding layer is full
     assert exprs["cache['key_cache'][0].shape[0]"] == exprs["x.shape[0]"] == "batch"
+    assert [r.change for r in result.refinements] == [f"past_len >= {WINDOW}"]  # the window is full
+    assert result.reading.symbols == 3  # batch, x_dim1, past_len: no symbol for the counter
+    assert result.ok
+    assert max_diff_vs_eager(result.program, ReadSliding(), (), held_out) < 1e-5
     assert sets[1]["cache"].get_seq_length() == 9 and sets[1]["cache"].layers[0].cumulative_length == 9
+    carried = pytree.tree_flatten(sets[0]["cache"])[0][-1]
+    assert carried.shape == (6, 0) and carried.untyped_storage().nbytes() == 0
 
 
 class ReadStatic(torch.nn.Module):
@@ -298,7 +311,8 @@ def test_static_cache_exports() -> None:
     exprs = infer_export_check(ReadStatic(), sets, held_out)
     assert exprs["cache['key_cache'][0].shape[0]"] == exprs["cache['value_cache'][1].shape[0]"] == "batch"
     assert exprs["cache['key_cache'][1].shape[2]"] == "8"  # max_cache_len
-    assert exprs["cache['cumulative_length_int'][0]"] == "cache_cumulative_length_int_0"  # the static sliding counter
+    # the static sliding layer's counter, carried as a (n, 0) tensor: a dim of its own (no key length shows it)
+    assert exprs["cache['cumulative_length_int'][0].shape[0]"] == "cache_cumulative_length_int_0_dim0"
     assert sets[0]["cache"].layers[1].batch_size == 2 and int(sets[1]["cache"].layers[1].cumulative_length) == 5
 
 
@@ -321,7 +335,7 @@ def test_encoder_decoder_cache_exports() -> None:
     sets = [make(2, 3, 6, 5, 0), make(3, 2, 9, 7, 1)]
     exprs = infer_export_check(ReadEncoderDecoder(), sets, make(4, 4, 13, 11, 2))
     assert exprs["cache.self_attention_cache['key_cache'][1].shape[2]"] == "past_len"
-    assert exprs["cache.self_attention_cache['cumulative_length'][0]"] == "past_len"
+    assert exprs["cache.self_attention_cache['cumulative_length'][0].shape[0]"] == "past_len"
     assert exprs["cache.cross_attention_cache['key_cache'][0].shape[2]"] == "encoder_seq_len"
     assert exprs["cache.cross_attention_cache['value_cache'][1].shape[0]"] == "batch"
 
@@ -352,7 +366,7 @@ def test_saved_program_loads_and_runs() -> None:
         {"x": torch.randn(3, 2, 8), "cache": dynamic_cache(3, 9, seed=1)},
     ]
     model = ReadSliding()
-    program = export_with(model, symshape.infer_dims(model, sets))
+    program = symshape.export(model, sets).program  # refined: past_len >= the window (the counter is past_len)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     buffer.seek(0)
@@ -390,4 +404,8 @@ def test_real_sliding_model_same_outputs_after_roundtrip_and_export(gemma) -> No
     assert torch.equal(gemma(**copy.deepcopy(inputs)).logits, gemma(**rebuilt).logits)
 
     sets = [gemma_inputs(gemma, 2, 3, 9), gemma_inputs(gemma, 3, 2, 12, seed=1)]
-    infer_export_check(gemma, sets, gemma_inputs(gemma, 4, 4, 15, seed=2))
+    before = [snapshot(s) for s in sets]
+    result = symshape.export(gemma, sets)
+    assert all(same(snapshot(s), b) for s, b in zip(sets, before)), "export changed a user input"
+    assert result.ok and result.reading.symbols == 4  # batch, seq_len, past_len, and the mask sum
+    assert max_diff_vs_eager(result.program, gemma, (), gemma_inputs(gemma, 4, 4, 15, seed=2)) < 1e-5

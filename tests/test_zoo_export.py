@@ -2,8 +2,8 @@
 
 Free symbols in the exported program are the family's true dims plus what torch
 cannot tie to a named Dim: an axis left Dim.AUTO because it is a sum of roots
-(attention_mask = past_len + seq_len gets a symbol of its own, enforced by guards)
-and an int input (a sliding layer's cumulative_length takes Dim.DYNAMIC).
+(attention_mask = past_len + seq_len gets a symbol of its own, enforced by guards).
+A sliding layer's int counter (cumulative_length) adds none: it is carried as a shape.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ PROGRAM_SYMBOLS = {
     "gpt2": 4,
     "gpt_neox": 4,
     "falcon": 4,
-    "mistral": 5,  # + cumulative_length (int) of the sliding layers
+    "mistral": 4,  # the sliding layers' cumulative_length is carried as a shape: it shares past_len
     "gemma2": 4,
-    "gemma2_window_full": 5,  # seq_len exported Dim.DYNAMIC per axis (see UNNAMED)
+    "gemma2_window_full": 4,
     "t5": 5,
     "bart": 5,  # batch, encoder_seq_len, seq_len, past_len + decoder mask
     "whisper": 4,
@@ -44,8 +44,9 @@ PROGRAM_SYMBOLS = {
 MASK_NOT_ENFORCED = {"falcon", "gemma2", "gemma2_window_full"}
 
 #: Dims torch cannot prove a guard for as a named Dim although z3 proves it holds for
-#: every size (Gemma2, full window: min(48 + 16*s, 96 + 32*s) == 48 + 16*s): exported Dim.DYNAMIC.
-UNNAMED = {"gemma2_window_full": ["seq_len: Dim.DYNAMIC on its axes"]}
+#: every size (Gemma2, full window: min(48 + 16*s, 96 + 32*s) == 48 + 16*s): the program checks it at run
+#: time and the Dim stays named (one symbol for all its axes).
+UNNAMED = {"gemma2_window_full": ["seq_len: guard checked at run time"]}
 
 #: Families the model forbids exporting with their dims, and what the error must name.
 NOT_EXPORTABLE = {
@@ -89,7 +90,7 @@ def test_family_exports_and_verifies(name: str) -> None:
     )
     assert len(result.spec.dims) == entry.expected_free_symbols
     assert result.reading.symbols == PROGRAM_SYMBOLS[name]
-    assert [r.change for r in result.refinements if "Dim.DYNAMIC" in r.change] == UNNAMED.get(name, [])
+    assert [r.change for r in result.refinements if r.change.startswith(f"{r.dim}: ")] == UNNAMED.get(name, [])
     assert result.ok, result.checks
     expected = "not enforced" if name in MASK_NOT_ENFORCED else "enforced"
     assert [c.status for c in result.reading.relation_checks] == [expected] * len(result.reading.relation_checks)

@@ -107,8 +107,9 @@ def _kv_truth(
 ) -> dict[str, str]:
     """Truth rows for ``(batch, heads, length, head_dim)`` key/value layers under ``prefix``.
 
-    ``sliding`` lists the DynamicSlidingWindowLayer indices: they add the int leaf
-    ``prefix['cumulative_length'][i]`` (the number of tokens seen, ``length``), and when
+    ``sliding`` lists the DynamicSlidingWindowLayer indices: they add the int counter
+    ``prefix['cumulative_length'][i]`` (the number of tokens seen, ``length``), which symshape
+    carries as the first size of a storage-free ``(n, 0)`` tensor (axis 0), and when
     ``window_full`` their keys/values hold a constant ``sliding_window - 1`` tokens (no row).
     """
     rows: dict[str, str] = {}
@@ -118,7 +119,7 @@ def _kv_truth(
             if not (window_full and i in sliding):
                 rows[f"{prefix}['{kind}'][{i}]:2"] = length
     for i in sliding:
-        rows[f"{prefix}['cumulative_length'][{i}]"] = length  # an int leaf: no axis
+        rows[f"{prefix}['cumulative_length'][{i}]:0"] = length  # the counter's carrier
     return rows
 
 

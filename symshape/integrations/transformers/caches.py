@@ -26,9 +26,10 @@ class nobody registered yet:
   value}`` (no ``None`` leaves, and indices stay layer indices).
   ``cache['key_cache'][0]``, ``cache['value_cache'][0]`` come first (transformers'
   names: a cache of full ``DynamicLayer`` flattens exactly like transformers' own
-  registration), then ``cache['cumulative_length'][1]`` (an ``int`` leaf for a
-  dynamic sliding layer, a 0-d tensor for a static layer),
-  ``cache['cumulative_length_int'][1]`` (static sliding layer),
+  registration), then ``cache['cumulative_length'][1]`` (a dynamic sliding layer's
+  int counter, carried as a storage-free ``(n, 0)`` tensor so that a named Dim can
+  bind it; a static layer's 0-d tensor as is), ``cache['cumulative_length_int'][1]``
+  (a static sliding layer's int counter, carried the same way),
   ``cache['conv_states'][0]`` / ``cache['recurrent_states'][0]`` (linear attention:
   Mamba, Jamba, Qwen3-Next, LFM2...; a layer with several states gives a dict
   ``[0][state]``), and any other tensor attribute under its own name.
@@ -70,6 +71,7 @@ _SLIDING_TENSOR = "_sliding_window_tensor"
 
 # Leaf forms: how a layer attribute sits in its group entry.
 _PLAIN = "plain"  # the value itself (tensor, int or SymInt)
+_COUNTER = "counter"  # an int counter, carried as the first size of a storage-free tensor
 _STATE0 = "state0"  # a {0: value} dict (one linear-attention state), stored as the value
 _TREE = "tree"  # a dict / list / tuple of tensors, stored as is
 
@@ -110,8 +112,8 @@ def _leaf_form(name: str, value: Any) -> str | None:
     """How an attribute is stored as leaves, or None if it is a context constant."""
     if value is None or isinstance(value, bool):
         return None
-    if name in _COUNTERS:
-        return _PLAIN  # an int, SymInt or 0-d tensor; or whatever a tree_map put there
+    if name in _COUNTERS:  # an int or SymInt (carried), a 0-d tensor, or whatever a tree_map put there
+        return _COUNTER if isinstance(value, (int, torch.SymInt)) else _PLAIN
     if isinstance(value, (torch.Tensor, torch.SymInt)):
         return _PLAIN
     if _has_tensor(value):
@@ -139,6 +141,34 @@ def _recalled(obj: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
         return None
 
 
+def counter_carrier(layer: Any, name: str, value: Any) -> Any:
+    """An int counter as a tensor of shape ``(value, 0)``: no storage, and its first size
+    can take a named Dim, which torch refuses for an int input. A counter equal to
+    ``past_len`` then shares ``past_len``'s symbol instead of adding one per layer.
+
+    The same layer and value give the same tensor object: torch.export flattens its
+    inputs several times and matches leaves by identity."""
+    if not isinstance(value, (int, torch.SymInt)) or isinstance(value, bool):
+        return value  # already a carrier, or a leaf a tree_map replaced
+    try:
+        known = _CARRIERS.setdefault(layer, {})
+    except TypeError:  # not weak-referenceable: a fresh carrier each time
+        return torch.empty((value, 0), dtype=torch.uint8)
+    held = known.get(name)
+    if held is None or (held[0] is not value and not (isinstance(value, int) and held[0] == value)):
+        held = known[name] = (value, torch.empty((value, 0), dtype=torch.uint8))
+    return held[1]
+
+
+#: Carriers handed out per layer and counter name, with the value they carry.
+_CARRIERS: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, torch.Tensor]]] = weakref.WeakKeyDictionary()
+
+
+def carried_count(leaf: Any) -> Any:
+    """The counter a carrier holds: its first size (a SymInt while tracing)."""
+    return leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.dim() == 2 else leaf
+
+
 def _flatten_layers(layers: list[Any]) -> tuple[dict[str, Any], tuple[LayerSpec, ...]]:
     """One group per leaf attribute: a list over the layers if every layer has a value
     there, else a dict ``{layer index: value}`` (no ``None`` leaves, indices stay layer
@@ -160,7 +190,8 @@ def _flatten_layers(layers: list[Any]) -> tuple[dict[str, Any], tuple[LayerSpec,
                 constants.append((name, encode(value)))
                 continue
             leaves.append((name, form))
-            entries.setdefault(_GROUP_NAMES.get(name, name), {})[index] = value[0] if form == _STATE0 else value
+            leaf = value[0] if form == _STATE0 else counter_carrier(layer, name, value) if form == _COUNTER else value
+            entries.setdefault(_GROUP_NAMES.get(name, name), {})[index] = leaf
         specs.append(LayerSpec(class_path(type(layer)), tuple(constants), tuple(leaves), tuple(derived)))
     groups: dict[str, Any] = {}
     for group, values in entries.items():
@@ -236,7 +267,7 @@ def _unflatten_layer(spec: LayerSpec, index: int, groups: dict[str, list[Any]]) 
     layer = _new(spec.cls, spec.constants)
     for name, form in spec.leaves:
         value = groups[_GROUP_NAMES.get(name, name)][index]
-        layer.__dict__[name] = {0: value} if form == _STATE0 else value
+        layer.__dict__[name] = {0: value} if form == _STATE0 else carried_count(value) if form == _COUNTER else value
     _remember(layer, dict(spec.leaves), spec.derived)
     for name in spec.derived:
         if name == _SLIDING_TENSOR:
