@@ -5,6 +5,7 @@ integrations (ONNX, ExecuTorch) produce them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: Largest |program - eager| difference a verified set may show, for every target
 #: (torch program, ONNX Runtime, ExecuTorch).
@@ -39,6 +40,9 @@ class ProgramReading:
     requirements: tuple[str, ...]  # non-trivial guards, written as a person reads them
     relation_checks: tuple[RelationCheck, ...]
     shapes: dict[str, str]  # axis label -> the program's expression in symshape names
+    #: Relations the data showed too few times to trust that the guards enforce: the
+    #: model requires them (``origin="model"``), and the export states them as Dims.
+    required: tuple[Any, ...] = ()  # RelationRow
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ values per set, the sets that break it and the model line that forced it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..core.records import Refinement
@@ -18,7 +19,7 @@ from ..infer import infer_with_sets
 from .explain import explained_error, unexplained_error, unprovable_dims
 from .messages import parse_violation
 from .readback import read_program
-from .refine import apply_fixes, unnamed
+from .refine import apply_fixes, require, unnamed
 from .result import ExportResult
 from .trace import exportable, name_symbols, source_lines, trace
 
@@ -54,10 +55,11 @@ def export(
     module, layout = exportable(model, spec.layout)
     initial, refinements = spec, []
     symbols: dict[str, str] = {}
+    stated, fallback = False, None  # model-required relations: stated once; the program before it
+    deferred = False  # guards torch cannot prove for a named Dim: checked at run time
     for round_ in range(1, max_rounds + 1):  # noqa: B007 - after the loop, round_ is the number of traces
         try:
-            program = trace(module, spec, layout, strict, symbols, fake_tensor_cache)
-            break
+            program = trace(module, spec, layout, strict, symbols, fake_tensor_cache, deferred)
         except Exception as exc:  # torch raises many types; only violations are refined
             message = name_symbols(getattr(exc, "msg", None) or str(exc), symbols, spec)
             violation = parse_violation(message)
@@ -65,32 +67,55 @@ def export(
                 raise unexplained_error(exc, message) from exc
             new_spec, applied, contradictions, skipped = apply_fixes(spec, violation)
             if not contradictions and not applied and (stuck := unprovable_dims(spec, violation)):
-                # torch cannot prove, for a named Dim, a guard that holds for every size:
-                # give those axes Dim.DYNAMIC (torch ties them itself) and trace again.
-                refinements += [
-                    Refinement(
-                        dim,
-                        f"{dim}: Dim.DYNAMIC on its axes",
-                        f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size",
-                    )
-                    for dim, guard in stuck
-                ]
-                spec = unnamed(spec, [dim for dim, _ in stuck])
+                # torch cannot prove, for a named Dim, a guard z3 proves for every size. First
+                # keep the Dim (one symbol for all its axes) and let the program check the guard
+                # at run time; only if torch still refuses, give its axes Dim.DYNAMIC.
+                refinements += [_unproven(dim, guard, deferred) for dim, guard in stuck]
+                if deferred:
+                    spec = unnamed(spec, [dim for dim, _ in stuck])
+                deferred = True
                 continue
+            if fallback is not None and (contradictions or not applied):
+                program, spec, reading, refinements = fallback  # torch cannot state them: keep the checked program
+                spec = spec.with_rows(
+                    relations=[*spec.relations, *(replace(r, expressible=False) for r in reading.required)],
+                    rejected=[r for r in spec.rejected if r not in reading.required],
+                )
+                break
             if contradictions or not applied:
                 sources = source_lines(module, spec, layout, strict)
                 raise explained_error(spec, violation, contradictions, skipped, sources) from None
             refinements += applied
             spec = new_spec
+            continue
+        reading = read_program(program, spec)
+        if not reading.required or stated:
+            break
+        # Relations the data showed too rarely to trust, which the guards enforce: state
+        # them as derived dims and trace once more, so that they add no symbol.
+        fallback, stated = (program, spec, reading, list(refinements)), True
+        spec, applied = require(spec, reading.required, reading.requirements)
+        refinements += applied
     else:
         last = "; ".join(r.change for r in refinements[-3:])
         raise ExportError(
             f"torch.export still reported violations after {max_rounds} refinement rounds; last refinements: {last}",
             kind=NOT_CONVERGED,
         )
-    result = ExportResult(
-        program, spec, initial, refinements, reading=read_program(program, spec), traces=round_, sets=sets
-    )
+    result = ExportResult(program, spec, initial, refinements, reading=reading, traces=round_, sets=sets)
     if verify:
         result.verify(model)
     return result
+
+
+def _unproven(dim: str, guard: str, deferred: bool) -> Refinement:
+    """What symshape did about a guard torch cannot prove for the named Dim ``dim``."""
+    if not deferred:
+        change = f"{dim}: guard checked at run time"
+        what = "the program checks it at run time, and the Dim stays shared by all its axes"
+    else:
+        change = f"{dim}: Dim.DYNAMIC on its axes"
+        what = "torch refused it even as a run-time check, so each axis takes Dim.DYNAMIC (torch ties them itself)"
+    return Refinement(
+        dim, change, f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size; {what}"
+    )

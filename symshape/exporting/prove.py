@@ -151,9 +151,12 @@ class GuardTranslator:
 
     def expression_term(self, row: AxisRow) -> Term:
         """The expression symshape inferred for ``row`` (a sum for an AUTO axis)."""
-        terms = {name: c for name, c in row.terms}
-        value = sum((c * self.variables[name] for name, c in row.terms), z3.IntVal(row.const))
-        return Term(value, (terms, row.const), row.expr)
+        return self.linear_term(row.terms, row.const, row.expr)
+
+    def linear_term(self, terms: tuple[tuple[str, int], ...], const: int, text: str) -> Term:
+        """``sum(c * dim) + const`` over dim names."""
+        value = sum((c * self.variables[name] for name, c in terms), z3.IntVal(const))
+        return Term(value, (dict(terms), const), text)
 
     # -- torch's guard text ----------------------------------------------------------
     def condition(self, guard: str) -> Guard | None:

@@ -9,6 +9,7 @@ Guards are walked into z3 by :mod:`.prove`, never evaluated as text.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from .. import _torch
 from ..core.paths import format_path
 from ..core.records import ProgramReading, RelationCheck
-from ..core.rows import ROOT, SUM
+from ..core.rows import ROOT, SUM, RelationRow
 from ..spec import DimSpec
 from .prove import Guard, GuardTranslator, UnmodelledError
 
@@ -116,7 +117,25 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
         requirements=tuple(dict.fromkeys(g.text for g in requirements)),
         relation_checks=tuple(_relation_check(guards, row, expr, symbols, requirements) for row, expr in auto_axes),
         shapes={row.label: _stated(guards, expr, symbols) for row, expr in auto_axes},
+        required=_model_relations(guards, spec, requirements),
     )
+
+
+def _model_relations(guards: GuardTranslator, spec: DimSpec, requirements: list[Guard]) -> tuple[RelationRow, ...]:
+    """Relations the evidence policy did not trust (``mask_len = past_len + 1`` seen in two
+    decode steps) that the program's guards enforce: z3 shows that no other value of the
+    root passes them. The model requires these, whatever the number of sets."""
+    facts = [g.condition for g in requirements]
+    found = []
+    for rel in spec.rejected:
+        root = spec.root_of(rel.members)
+        if rel.kind == "equal" or not rel.terms or root is None or root in dict(rel.terms):
+            continue
+        rhs = guards.linear_term(rel.terms, rel.const, rel.rhs)
+        if guards.always_true(guards.key_term(root).z3 == rhs.z3, *facts):
+            why = "the program's guards allow no other value"
+            found.append(replace(rel, origin="model", reason=why, coincidence_prone=False))
+    return tuple(found)
 
 
 def _stated(guards: GuardTranslator, expr: Any, symbols: dict[str, str]) -> str:

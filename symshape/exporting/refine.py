@@ -7,6 +7,7 @@ contradiction, explained with the sets that break it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -67,6 +68,25 @@ def substitute(
     return spec.with_rows(dim_rows=dims, axes=axes, relations=relations)
 
 
+def require(spec: DimSpec, rows: Sequence[RelationRow], guards: Sequence[str]) -> tuple[DimSpec, list[Refinement]]:
+    """State relations the program's guards enforce (found on reading it back) as Dims:
+    the root they define becomes a derived dim, so it adds no symbol of its own.
+
+    Its bounds are dropped with it: torch asks again, in the other dims' names, if needed."""
+    applied = []
+    for rel in rows:
+        root = spec.root_of(rel.members)
+        if root is None:
+            continue
+        model_rel = replace(_required(spec, root, rel.terms, rel.const), reason=rel.reason)
+        spec = substitute(spec, root, rel.terms, rel.const, (), model_rel)
+        spec.bounds = [b for b in spec.bounds if root not in b.dims]
+        spec = spec.with_rows(rejected=[r for r in spec.rejected if r.members != rel.members])
+        why = f"the program's guards allow no other value of {root} (z3): {'; '.join(guards)}"
+        applied.append(Refinement(root, f"{root} = {rel.rhs}", why))
+    return spec, applied
+
+
 def unnamed(spec: DimSpec, names: Sequence[str]) -> DimSpec:
     """A new spec where the roots ``names`` are exported as ``Dim.DYNAMIC`` per axis."""
     dims = [replace(d, unnamed=True) if d.name in names else d for d in spec.dim_rows]
@@ -82,7 +102,6 @@ def apply_fixes(
     that name nothing symshape owns (skipped).
     """
     values = spec.dim_values
-    reason = "; ".join(violation.bullets)
     new_roots = {f.name: f for f in violation.fixes if f.kind == "new_root"}
     applied: list[Refinement] = []
     contradictions: list[Contradiction] = []
@@ -90,6 +109,7 @@ def apply_fixes(
     for fix in violation.fixes:
         if fix.kind == "new_root":
             continue
+        reason = _reason(violation, fix.name)
         if fix.name not in values:
             skipped.append(fix)
             continue
@@ -153,6 +173,12 @@ def apply_fixes(
         else:
             skipped.append(fix)
     return spec, applied, contradictions, skipped
+
+
+def _reason(violation: Violation, name: str) -> str:
+    """torch's bullets about ``name`` (all of them if none names it)."""
+    about = [b for b in violation.bullets if re.search(rf"\b{re.escape(name)}\b", b)]
+    return "; ".join(about or violation.bullets)
 
 
 def _fresh(spec: DimSpec, base: str) -> str:

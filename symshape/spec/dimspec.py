@@ -69,6 +69,7 @@ class DimSpec:
         dim_rows: list[DimRow] | None = None,
         axes: list[AxisRow] | None = None,
         relations: list[RelationRow] | None = None,
+        rejected: list[RelationRow] | None = None,
     ) -> DimSpec:
         """The same spec (example, layout, notes) with new rows; each root's minimum is
         raised where a derived axis with a negative offset needs it (``x - 3``: ``x >= 3``)."""
@@ -82,7 +83,7 @@ class DimSpec:
             dim_rows=fixed,
             axes=axes,
             relations=self.relations if relations is None else relations,
-            rejected=self.rejected,
+            rejected=self.rejected if rejected is None else rejected,
             notes=self.notes,
             num_sets=self.num_sets,
             example_index=self.example_index,
@@ -134,6 +135,14 @@ class DimSpec:
     def root_axes(self, name: str) -> list[AxisRow]:
         """The axes that are exactly the root dim ``name`` (not derived from it)."""
         return [a for a in self.axes if a.role == ROOT and a.terms[0][0] == name]
+
+    def root_of(self, labels: tuple[str, ...]) -> str | None:
+        """The root whose axes are exactly the axes ``labels``, if there is one."""
+        names = {a.expr for a in self.axes if a.label in labels and a.role == ROOT}
+        if len(names) != 1:
+            return None
+        (name,) = names
+        return name if {a.label for a in self.root_axes(name)} == set(labels) else None
 
     # -- reports ---------------------------------------------------------------------
     def explain(self) -> str:
