@@ -12,8 +12,9 @@ install:
 demo: install
 	$(PYTHON) -m symshape demo
 
+# one worker per core, a test file per worker (module fixtures such as a lowered .pte are built once)
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto --dist loadfile
 
 # ruff (config in pyproject.toml) and the AST architecture test (layers, cycles, private APIs)
 lint: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import pytest
@@ -10,6 +11,9 @@ import torch
 import torch.utils._pytree as pytree
 
 import symshape
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # `make test` runs one worker per core: no thread oversubscription
 
 
 def export_with(model: Any, spec: symshape.DimSpec) -> torch.export.ExportedProgram:
