@@ -56,6 +56,16 @@ _COMPARE = {ast.LtE: "<=", ast.Lt: "<", ast.GtE: ">=", ast.Gt: ">", ast.Eq: "=="
 _SYMPY_COMPARE = {"<=": "<=", "<": "<", ">=": ">=", ">": ">", "==": "==", "!=": "!="}
 
 
+_INT_COMPARE = {
+    "<=": int.__le__,
+    "<": int.__lt__,
+    ">=": int.__ge__,
+    ">": int.__gt__,
+    "==": int.__eq__,
+    "!=": int.__ne__,
+}
+
+
 def _z3_compare(a: Any, op: str, b: Any) -> Any:
     return {"<=": a <= b, "<": a < b, ">=": a >= b, ">": a > b, "==": a == b, "!=": a != b}[op]
 
@@ -126,6 +136,7 @@ class GuardTranslator:
         self.leaf_paths = {a.leaf: a.path for a in spec.axes}
         self.variables: dict[str, Any] = {d.name: z3.Int(d.name) for d in spec.dim_rows}
         self._display: dict[str, str] = {d.name: d.name for d in spec.dim_rows}
+        self._solver = z3.Solver()  # one solver, a push/pop per question: making one costs more than most checks
 
     # -- variables -------------------------------------------------------------------
     def own_variable(self, row: AxisRow) -> str:
@@ -235,6 +246,8 @@ class GuardTranslator:
             diff = _add(a, b, -1).lin
             assert diff is not None
             terms = {self._display[k]: c for k, c in diff[0].items()}
+            if not terms:  # both sides the same dims (input consistency, ``batch == batch``): decided here
+                condition = z3.BoolVal(_INT_COMPARE[op](diff[1], 0))
             return Guard(condition, format_comparison(terms, diff[1], op))
         return Guard(condition, f"{a.text} {'=' if op == '==' else op} {b.text}")
 
@@ -280,9 +293,15 @@ class GuardTranslator:
     # -- proofs ----------------------------------------------------------------------
     def always_true(self, condition: Any, *facts: Any) -> bool:
         """True when no non-negative sizes (satisfying ``facts``) break ``condition``."""
-        solver = z3.Solver()
-        solver.add(*[v >= 0 for v in self.variables.values()], *facts, z3.Not(condition))
-        return solver.check() == z3.unsat
+        if z3.is_true(condition):  # most guards: equalities the shared Dims already imply
+            return True
+        solver = self._solver
+        solver.push()
+        try:
+            solver.add(*[v >= 0 for v in self.variables.values()], *facts, z3.Not(condition))
+            return solver.check() == z3.unsat
+        finally:
+            solver.pop()
 
     def describe(self, term: Term) -> str:
         """A term as text in symshape's names (a linear one written in order)."""
