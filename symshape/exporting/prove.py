@@ -38,6 +38,8 @@ class Term:
     z3: Any
     lin: tuple[dict[str, int], int] | None
     text: str
+    #: A product of sizes, or a division by one: z3 may take very long, so no proof is tried.
+    nonlinear: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,11 @@ class Guard:
 
     condition: Any
     text: str
+    nonlinear: bool = False
 
+
+#: z3's budget per question; an answer it cannot find in time counts as "not proven".
+PROOF_TIMEOUT_MS = 2000
 
 #: torch's names for an unbounded end of a range, in guard text.
 _INFINITY = frozenset({"IntInfinity", "int_oo", "oo"})
@@ -77,7 +83,8 @@ def _add(a: Term, b: Term, sign: int = 1) -> Term:
         for k, c in b.lin[0].items():
             terms[k] = terms.get(k, 0) + sign * c
         lin = ({k: c for k, c in terms.items() if c}, a.lin[1] + sign * b.lin[1])
-    return Term(a.z3 + b.z3 if sign > 0 else a.z3 - b.z3, lin, f"{a.text} {'+' if sign > 0 else '-'} {b.text}")
+    text = f"{a.text} {'+' if sign > 0 else '-'} {b.text}"
+    return Term(a.z3 + b.z3 if sign > 0 else a.z3 - b.z3, lin, text, a.nonlinear or b.nonlinear)
 
 
 def _mul(a: Term, b: Term) -> Term:
@@ -86,7 +93,12 @@ def _mul(a: Term, b: Term) -> Term:
         if x.lin is not None and not x.lin[0] and y.lin is not None:
             k = x.lin[1]
             lin = ({n: k * c for n, c in y.lin[0].items() if k * c}, k * y.lin[1])
-    return Term(a.z3 * b.z3, lin, f"{_wrap(a.text)}*{_wrap(b.text)}")
+    nonlinear = a.nonlinear or b.nonlinear or not (_constant(a) or _constant(b))
+    return Term(a.z3 * b.z3, lin, f"{_wrap(a.text)}*{_wrap(b.text)}", nonlinear)
+
+
+def _constant(term: Term) -> int | None:
+    return term.lin[1] if term.lin is not None and not term.lin[0] else None
 
 
 def _wrap(text: str) -> str:
@@ -98,16 +110,27 @@ def _const(value: int) -> Term:
 
 
 def _divmod(a: Term, b: Term, op: str) -> Term:
-    return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, f"{_wrap(a.text)} {op} {_wrap(b.text)}")
+    k = _constant(b)
+    if k and a.lin is not None and all(c % k == 0 for c in (*a.lin[0].values(), a.lin[1])):
+        # exact: ``(4*h) // 4`` is ``h`` and ``(4*h) % 4`` is 0 (a derived dim divided back)
+        if op == "%":
+            return _const(0)
+        lin = ({n: c // k for n, c in a.lin[0].items()}, a.lin[1] // k)
+        readable = not any(n.startswith("v:") for n in lin[0])  # dim names (own variables show their label)
+        text = format_linear(list(lin[0].items()), lin[1]) if readable else f"{_wrap(a.text)} // {k}"
+        return Term(a.z3 / k, lin, text, a.nonlinear)
+    text = f"{_wrap(a.text)} {op} {_wrap(b.text)}"
+    return Term(a.z3 / b.z3 if op == "//" else a.z3 % b.z3, None, text, a.nonlinear or b.nonlinear or k is None)
 
 
 def _join(parts: list[Guard], conjunction: bool) -> Guard:
     join, word = (z3.And, " and ") if conjunction else (z3.Or, " or ")
-    return Guard(join(*[p.condition for p in parts]), word.join(f"({p.text})" for p in parts))
+    text = word.join(f"({p.text})" for p in parts)
+    return Guard(join(*[p.condition for p in parts]), text, any(p.nonlinear for p in parts))
 
 
 def _negate(guard: Guard) -> Guard:
-    return Guard(z3.Not(guard.condition), f"not ({guard.text})")
+    return Guard(z3.Not(guard.condition), f"not ({guard.text})", guard.nonlinear)
 
 
 #: The value of an unbounded end (compared, never computed with).
@@ -119,7 +142,7 @@ def _minmax(args: list[Term], pick_low: bool) -> Term:
     for a in args[1:]:
         result = z3.If(a.z3 <= result, a.z3, result) if pick_low else z3.If(a.z3 >= result, a.z3, result)
     name = "min" if pick_low else "max"
-    return Term(result, None, f"{name}({', '.join(a.text for a in args)})")
+    return Term(result, None, f"{name}({', '.join(a.text for a in args)})", any(a.nonlinear for a in args))
 
 
 class GuardTranslator:
@@ -137,6 +160,7 @@ class GuardTranslator:
         self.variables: dict[str, Any] = {d.name: z3.Int(d.name) for d in spec.dim_rows}
         self._display: dict[str, str] = {d.name: d.name for d in spec.dim_rows}
         self._solver = z3.Solver()  # one solver, a push/pop per question: making one costs more than most checks
+        self._solver.set("timeout", PROOF_TIMEOUT_MS)
 
     # -- variables -------------------------------------------------------------------
     def own_variable(self, row: AxisRow) -> str:
@@ -242,14 +266,15 @@ class GuardTranslator:
             holds = (op in ("<=", "<", "!=")) == (b is INFINITY) if a is not b else op in ("<=", ">=", "==")
             return Guard(z3.BoolVal(holds), f"{a.text} {op} {b.text}")
         condition = _z3_compare(a.z3, op, b.z3)
+        nonlinear = a.nonlinear or b.nonlinear
         if a.lin is not None and b.lin is not None:
             diff = _add(a, b, -1).lin
             assert diff is not None
             terms = {self._display[k]: c for k, c in diff[0].items()}
             if not terms:  # both sides the same dims (input consistency, ``batch == batch``): decided here
                 condition = z3.BoolVal(_INT_COMPARE[op](diff[1], 0))
-            return Guard(condition, format_comparison(terms, diff[1], op))
-        return Guard(condition, f"{a.text} {'=' if op == '==' else op} {b.text}")
+            return Guard(condition, format_comparison(terms, diff[1], op), nonlinear)
+        return Guard(condition, f"{a.text} {'=' if op == '==' else op} {b.text}", nonlinear)
 
     # -- sympy (asserts, program shapes) -------------------------------------------------
     def sympy_term(self, expr: Any, symbols: Mapping[str, str]) -> Term:

@@ -110,14 +110,17 @@ def read_program(program: torch.export.ExportedProgram, spec: DimSpec) -> Progra
     # (strict mode moves relations there).
     translated: list[Guard | None] = [guards.condition(g) for g in _torch.program_guards(program)]
     translated += [guards.sympy_condition(e, symbols) for e in _asserts(program)]
-    requirements = [g for g in translated if g is not None and not guards.always_true(g.condition)]
+    # A guard is shown unless z3 proves the Dims already imply it; nonlinear ones (products of
+    # sizes: Swin's height * width windows) are shown unproven, and are no facts for proofs.
+    requirements = [g for g in translated if g is not None and (g.nonlinear or not guards.always_true(g.condition))]
+    linear = [g for g in requirements if not g.nonlinear]
     return ProgramReading(
         symbols=len(input_symbols(program)),
         guards=guard_count(program),
         requirements=tuple(dict.fromkeys(g.text for g in requirements)),
-        relation_checks=tuple(_relation_check(guards, row, expr, symbols, requirements) for row, expr in auto_axes),
+        relation_checks=tuple(_relation_check(guards, row, expr, symbols, linear) for row, expr in auto_axes),
         shapes={row.label: _stated(guards, expr, symbols) for row, expr in auto_axes},
-        required=_model_relations(guards, spec, requirements),
+        required=_model_relations(guards, spec, linear),
     )
 
 
