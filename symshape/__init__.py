@@ -24,6 +24,7 @@ from .infer import infer_dims
 from .integrations.executorch import ExecuTorchResult, export_executorch
 from .integrations.onnx import OnnxExportResult, OnnxValue, export_onnx
 from .integrations.transformers import ensure_registered as register_caches
+from .plan import Plan, export_plan, load_plan
 from .recording import CallRecord, Observer, RecordedInputs, observe
 from .report import Report
 from .spec import DimSpec
@@ -49,6 +50,7 @@ __all__ = [
     "OnnxValue",
     "OptionError",
     "Param",
+    "Plan",
     "Problem",
     "ProgramReading",
     "RecordedInputs",
@@ -61,8 +63,10 @@ __all__ = [
     "export",
     "export_executorch",
     "export_onnx",
+    "export_plan",
     "infer_dims",
     "input_symbols",
+    "load_plan",
     "observe",
     "register_caches",
 ]
