@@ -895,7 +895,12 @@ MAMBA_PREFILL = ZooEntry(
 )
 
 
-ZOO: dict[str, ZooEntry] = {e.name: e for e in [*DECODER_ONLY, *SEQ2SEQ, WHISPER, BERT, VIT, MAMBA, MAMBA_PREFILL]}
+# tests/zoo_families.py builds its entries from the helpers above (import ZOO from here, not from there).
+from .zoo_families import FAMILIES  # noqa: E402
+
+ZOO: dict[str, ZooEntry] = {
+    e.name: e for e in [*DECODER_ONLY, *SEQ2SEQ, WHISPER, BERT, VIT, MAMBA, MAMBA_PREFILL, *FAMILIES]
+}
 
 
 # --------------------------------------------------------------------------------------------
