@@ -64,7 +64,7 @@ def test_the_decode_only_program_runs_new_sizes_and_leaves_inputs_alone(decode_o
     for got, want in zip(sets, before):
         assert [t.tolist() for t in pytree.tree_leaves(got)] == [t.tolist() for t in pytree.tree_leaves(want)]
     assert max_diff_vs_eager(result.program, llama, (), llama_decode_inputs(llama, 4, 1, 17, seed=7)) < 1e-4
-    with pytest.raises(Exception, match="Guard failed|shape"):  # the program holds mask = past + 1
+    with pytest.raises(Exception, match=r"Guard failed|shape"):  # the program holds mask = past + 1
         bad = llama_decode_inputs(llama, 2, 1, 6, seed=8)
         bad["attention_mask"] = torch.ones(2, 9, dtype=torch.long)
         result.program.module()(**bad)
@@ -99,3 +99,21 @@ def test_a_sliding_counter_is_carried_as_a_storage_free_shape() -> None:
     assert rebuilt.layers[0].cumulative_length == 9 and type(rebuilt.layers[0].cumulative_length) is int
     cache.layers[0].cumulative_length = 10
     assert pytree.tree_flatten(cache)[0][-1].shape == (10, 0)
+
+
+def test_a_window_crossed_between_the_sets_is_explained_not_exported() -> None:
+    """Starcoder2 (every layer sliding, window 8): one set under the window, one past it.
+    The counter now shares a Dim, so torch's window-full guard meets the data and the
+    export refuses, naming the counter's axes, the values per set and the model line."""
+    from .zoo import ZOO
+
+    entry = ZOO["starcoder2"]
+    sets = [
+        entry.make_inputs({"batch": 2, "seq_len": 2, "past_len": 3}, seed=0),
+        entry.make_inputs({"batch": 3, "seq_len": 3, "past_len": 14}, seed=1),
+    ]
+    with pytest.raises(symshape.ExportError) as info:
+        symshape.export(entry.build(), sets)
+    text = str(info.value)
+    assert "must be >= 8" in text and "cache['cumulative_length'][0].shape[0]" in text
+    assert "set #0: 3, set #1: 14" in text and "cache_utils.py" in text
