@@ -41,6 +41,17 @@ Columns, per tool and entry:
 * ``held-out``: the program accepts the entry's held-out set (new sizes; for decoders a
   one-token decode step) and matches eager within 1e-4.
 * ``time``: wall time of the tool (spec + export), one run after a warm-up.
+
+Then, for issue 14 (performance), two tables measured in the same run with
+``timing.interleaved`` (every tool once per round, rotating order; medians):
+
+* inference alone: ``symshape.infer_dims(model, sets).dynamic_shapes`` against
+  ``AdditionalInputs.dynamic_shapes`` on each entry's sets (``--infer-reps`` rounds, 0 to skip);
+* refusals: for each entry symshape refuses with an explained ``ExportError``, the
+  refusal's time against one static trace of the same model (``torch.export.export``
+  on set 0, no dynamic shapes; median of 3).
+
+``RESULTS.md`` keeps what is written below its ``KEEP_MARKER`` line (notes by hand).
 """
 
 from __future__ import annotations
@@ -61,21 +72,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # symshape and tests/ from this checkout
 
 import torch
 import torch.utils._pytree as pytree
+from timing import interleaved, load, median_ms, ratio  # benchmarks/timing.py (run as a script)
 
 import symshape
-
 from symshape.core.paths import format_path
 from symshape.exporting.readback import input_symbols, user_inputs
 from tests.zoo import ZOO, ZooEntry
 
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 COMMAND = "python benchmarks/compare.py"
 TOLERANCE = 1e-4
+#: Everything from this line on in RESULTS.md is written by hand and kept on rewrite.
+KEEP_MARKER = "<!-- written by hand below: compare.py keeps everything from this line on -->"
 
 
 @dataclass
@@ -101,7 +114,13 @@ def tool_symshape(model: Any, sets: list[dict]) -> tuple[torch.export.ExportedPr
     reading = result.reading
     checks = [f"{c.expr}: {c.status}" for c in (reading.relation_checks if reading else ())]
     guarded = sum(c.status == "enforced" for c in (reading.relation_checks if reading else ()))
-    return result.program, {"dims": list(result.spec.dims), "checks": checks, "guarded": guarded, "refinements": [r.change for r in result.refinements]}
+    extra = {
+        "dims": list(result.spec.dims),
+        "checks": checks,
+        "guarded": guarded,
+        "refinements": [r.change for r in result.refinements],
+    }
+    return result.program, extra
 
 
 def tool_additional_inputs(model: Any, sets: list[dict]) -> tuple[torch.export.ExportedProgram, dict]:
@@ -161,7 +180,11 @@ def program_shapes(program: torch.export.ExportedProgram) -> dict[str, Any]:
 
 def relations_and_specialised(program: torch.export.ExportedProgram, entry: ZooEntry) -> tuple[int, int]:
     shapes = program_shapes(program)
-    symbolic = {k: v for k, v in shapes.items() if k in entry.truth and not isinstance(v, int) and not getattr(v, "is_number", False)}
+    symbolic = {
+        k: v
+        for k, v in shapes.items()
+        if k in entry.truth and not isinstance(v, int) and not getattr(v, "is_number", False)
+    }
     specialised = sum(1 for k in entry.truth if k in shapes and k not in symbolic)
     used = set().union(*(v.free_symbols for v in symbolic.values())) if symbolic else set()
     return len(symbolic) - len(used), specialised
@@ -207,7 +230,8 @@ def run_one(tool: str, entry: ZooEntry, model: Any) -> Outcome:
             program, extra = TOOLS[tool](model, sets)
     except symshape.ExportError as exc:
         outcome.seconds = time.perf_counter() - start
-        outcome.exported, outcome.error = "refused", str(exc).splitlines()[2 if len(str(exc).splitlines()) > 2 else 0][:160]
+        lines = str(exc).splitlines()
+        outcome.exported, outcome.error = "refused", lines[2 if len(lines) > 2 else 0][:160]
         return outcome
     except Exception as exc:
         outcome.seconds = time.perf_counter() - start
@@ -238,6 +262,69 @@ def warm_up(tools: list[str]) -> None:
     symshape.register_caches()
 
 
+# -- issue 14: inference alone, refusals --------------------------------------------------------
+
+
+def ai_dynamic_shapes(model: Any, sets: list[dict]) -> Any:
+    ai = torch.export.AdditionalInputs()
+    for s in sets[1:]:
+        ai.add((), s)
+    return ai.dynamic_shapes(model, (), sets[0])
+
+
+def infer_timings(entry: ZooEntry, model: Any, reps: int) -> dict[str, Any]:
+    """symshape.infer_dims (+ .dynamic_shapes) against AdditionalInputs, interleaved."""
+    sets = [entry.make_inputs(case, seed=i) for i, case in enumerate(entry.train_cases)]
+    tools = {
+        "symshape": lambda: symshape.infer_dims(model, sets).dynamic_shapes,
+        "AdditionalInputs": lambda: ai_dynamic_shapes(model, sets),
+    }
+    row: dict[str, Any] = {"leaves": len(pytree.tree_leaves(sets[0]))}
+    for name in list(tools):
+        try:
+            tools[name]()  # warm-up; AdditionalInputs refuses some entries
+        except Exception as exc:
+            row[name] = f"error: {_short(exc, 80)}"
+            del tools[name]
+    for name, values in interleaved(tools, reps).items():
+        row[name] = values
+    return row
+
+
+def refusal_floor(entry: ZooEntry, model: Any, rounds: int = 3) -> float:
+    """Median seconds of one static trace of the model on set 0 (no dynamic shapes)."""
+    sets = [entry.make_inputs(case, seed=i) for i, case in enumerate(entry.train_cases)]
+    times = interleaved({"static": lambda: torch.export.export(model, (), sets[0], strict=False)}, rounds)
+    return statistics.median(times["static"])
+
+
+def infer_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| entry | leaves | symshape ms | AdditionalInputs ms | ratio sym/AI |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    ratios = []
+    for name, row in rows.items():
+        sym, ai = row.get("symshape"), row.get("AdditionalInputs")
+        cells = [f"{median_ms(v):.2f}" if isinstance(v, list) else str(v) for v in (sym, ai)]
+        r = "-"
+        if isinstance(sym, list) and isinstance(ai, list):
+            ratios.append(ratio(sym, ai))
+            r = f"{ratios[-1]:.2f}x"
+        lines.append(f"| {name} | {row['leaves']} | {cells[0]} | {cells[1]} | {r} |")
+    if ratios:
+        lines += ["", f"Median ratio over the {len(ratios)} entries both tools take: {statistics.median(ratios):.2f}x."]
+    return lines
+
+
+def refusal_table(outcomes: dict[tuple[str, str], Outcome], floors: dict[str, float]) -> list[str]:
+    lines = ["| entry | refusal (s) | one static trace (s) | ratio |", "|---|---:|---:|---:|"]
+    for name, floor in floors.items():
+        o = outcomes[("symshape", name)]
+        lines.append(f"| {name} | {o.seconds:.2f} | {floor:.2f} | {o.seconds / floor:.1f}x |")
+    return lines
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -249,7 +336,8 @@ def _cell(o: Outcome, entry: ZooEntry) -> list[str]:
     return [
         "yes",
         f"{o.symbols}/{entry.expected_free_symbols}",
-        f"{o.relations}/{truth_relations(entry)}" + (f" (+{o.extra['guarded']} by guards)" if o.extra.get("guarded") else ""),
+        f"{o.relations}/{truth_relations(entry)}"
+        + (f" (+{o.extra['guarded']} by guards)" if o.extra.get("guarded") else ""),
         str(o.specialised),
         o.held_out,
         f"{o.seconds:.1f}",
@@ -258,7 +346,8 @@ def _cell(o: Outcome, entry: ZooEntry) -> list[str]:
 
 def table(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], tools: list[str]) -> list[str]:
     lines = [
-        "| entry | tool | export | symbols (got/truth) | relations (got/truth) | specialised axes | held-out | time (s) |",
+        "| entry | tool | export | symbols (got/truth) | relations (got/truth) | specialised axes | held-out "
+        "| time (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for entry in entries:
@@ -270,7 +359,8 @@ def table(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], too
 
 def summary(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], tools: list[str]) -> list[str]:
     lines = [
-        "| tool | exported | held-out ok | no specialised axis | symbols = truth | extra symbols (sum) | all relations in shapes | missing relations (sum) | median time (s) | total time (s) |",
+        "| tool | exported | held-out ok | no specialised axis | symbols = truth | extra symbols (sum) "
+        "| all relations in shapes | missing relations (sum) | median time (s) | total time (s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     n = len(entries)
@@ -289,7 +379,8 @@ def summary(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], t
         missing = sum(truth_relations(e) - o.relations for o, e in rows if o.exported == "yes")
         median = statistics.median([o.seconds for o, _ in rows if o.seconds is not None] or [0.0])
         lines.append(
-            f"| {tool} | {exported}/{n} | {held}/{n} | {nospec}/{n} | {exact}/{n} | {extra} | {rels}/{n} | {missing} | {median:.1f} | {total:.1f} |"
+            f"| {tool} | {exported}/{n} | {held}/{n} | {nospec}/{n} | {exact}/{n} | {extra} | {rels}/{n} "
+            f"| {missing} | {median:.1f} | {total:.1f} |"
         )
     return lines
 
@@ -318,8 +409,17 @@ def behind(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], to
             if tool == "symshape" or other.exported == "skipped":
                 continue
             if other.held_out == "ok" and mine.held_out != "ok":
-                lines.append(f"- {entry.name}: {tool} exports a program that runs the held-out set; symshape {mine.exported} ({mine.error or mine.held_out_detail}).")
-            elif mine.seconds and other.seconds and other.exported == "yes" and mine.seconds > 2 * other.seconds and mine.seconds - other.seconds > 1.0:
+                lines.append(
+                    f"- {entry.name}: {tool} exports a program that runs the held-out set; symshape {mine.exported} "
+                    f"({mine.error or mine.held_out_detail})."
+                )
+            elif (
+                mine.seconds
+                and other.seconds
+                and other.exported == "yes"
+                and mine.seconds > 2 * other.seconds
+                and mine.seconds - other.seconds > 1.0
+            ):
                 lines.append(f"- {entry.name}: symshape took {mine.seconds:.1f} s, {tool} {other.seconds:.1f} s.")
     if not lines:
         return []
@@ -327,25 +427,44 @@ def behind(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry], to
 
 
 def symshape_checks(outcomes: dict[tuple[str, str], Outcome], entries: list[ZooEntry]) -> list[str]:
-    lines = ["| entry | dims | relations torch cannot state, checked in the program | refinements |", "|---|---|---|---|"]
+    lines = [
+        "| entry | dims | relations torch cannot state, checked in the program | refinements |",
+        "|---|---|---|---|",
+    ]
     for entry in entries:
         o = outcomes.get(("symshape", entry.name))
         if o is None or o.exported != "yes":
             continue
-        lines.append(f"| {entry.name} | {', '.join(o.extra['dims'])} | {'; '.join(o.extra['checks']) or '-'} | {'; '.join(o.extra['refinements']) or '-'} |")
+        dims, checks, refinements = o.extra["dims"], o.extra["checks"], o.extra["refinements"]
+        lines.append(
+            f"| {entry.name} | {', '.join(dims)} | {'; '.join(checks) or '-'} | {'; '.join(refinements) or '-'} |"
+        )
     return lines
 
 
 def versions(tools: list[str]) -> str:
     import transformers
 
-    parts = [f"Python {platform.python_version()}", f"torch {torch.__version__}", f"transformers {transformers.__version__}", f"symshape {symshape.__version__}"]
+    parts = [
+        f"Python {platform.python_version()}",
+        f"torch {torch.__version__}",
+        f"transformers {transformers.__version__}",
+        f"symshape {symshape.__version__}",
+    ]
     od = onnx_diagnostic_version()
     parts.append(f"onnx-diagnostic {od}" if od else "onnx-diagnostic not installed (skipped)")
     return ", ".join(parts)
 
 
-def write_results(outcomes: dict, entries: list[ZooEntry], tools: list[str], elapsed: float) -> str:
+def write_results(
+    outcomes: dict,
+    entries: list[ZooEntry],
+    tools: list[str],
+    elapsed: float,
+    infer_rows: dict[str, dict[str, Any]] | None = None,
+    floors: dict[str, float] | None = None,
+    loads: tuple[str, str] = ("", ""),
+) -> str:
     text = "\n".join([
         "# symshape vs the alternatives, on the model zoo",
         "",
@@ -395,8 +514,35 @@ def write_results(outcomes: dict, entries: list[ZooEntry], tools: list[str], ela
         "",
         *symshape_checks(outcomes, entries),
         "",
+        *performance(outcomes, infer_rows, floors, loads),
     ])
     return text
+
+
+def performance(
+    outcomes: dict[tuple[str, str], Outcome],
+    infer_rows: dict[str, dict[str, Any]] | None,
+    floors: dict[str, float] | None,
+    loads: tuple[str, str],
+) -> list[str]:
+    """The issue-14 tables (inference alone, refusals), when they were measured."""
+    lines: list[str] = []
+    if infer_rows or floors:
+        lines += ["## Performance (issue 14)", "", f"Load at the start of the run: {loads[0]}; at the end: {loads[1]}."]
+        lines.append("")
+    if infer_rows:
+        reps = next((len(v) for row in infer_rows.values() for v in row.values() if isinstance(v, list)), 0)
+        lines += [
+            f"Inference alone (`infer_dims(...).dynamic_shapes` vs `AdditionalInputs.dynamic_shapes`, median of {reps} "
+            "interleaved rounds; the ratio is the median of per-round ratios):",
+            "",
+            *infer_table(infer_rows),
+            "",
+        ]
+    if floors:
+        lines += ["Explained refusals against one static trace of the same model:", ""]
+        lines += [*refusal_table(outcomes, floors), ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,14 +550,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="zoo entries to run (default: all); RESULTS.md is then not written")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS))
     parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/RESULTS.md")
+    parser.add_argument("--infer-reps", type=int, default=7, help="rounds of the inference-alone table (0: skip)")
     args = parser.parse_args(argv)
 
     tools = list(args.tools)
     have_od = onnx_diagnostic_version() is not None
     entries = [ZOO[n] for n in (args.only or list(ZOO))]
+    start_load = load()
     start = time.perf_counter()
     warm_up([t for t in tools if t != "onnx-diagnostic" or have_od])
     outcomes: dict[tuple[str, str], Outcome] = {}
+    infer_rows: dict[str, dict[str, Any]] = {}
+    floors: dict[str, float] = {}
     for entry in entries:
         model = entry.build()
         for tool in tools:
@@ -425,12 +575,25 @@ def main(argv: list[str] | None = None) -> int:
                 o = Outcome(tool, entry.name, exported="error", error=_short(exc))
             outcomes[(tool, entry.name)] = o
             cells = _cell(o, entry)
-            print(f"{entry.name:<20} {tool:<17} " + "  ".join(cells) + (f"  [{o.error or o.held_out_detail}]" if (o.error or o.held_out not in ('ok', '-')) else ""), flush=True)
+            note = f"  [{o.error or o.held_out_detail}]" if (o.error or o.held_out not in ("ok", "-")) else ""
+            print(f"{entry.name:<20} {tool:<17} " + "  ".join(cells) + note, flush=True)
+        if args.infer_reps > 0:
+            infer_rows[entry.name] = infer_timings(entry, model, args.infer_reps)
+        mine = outcomes.get(("symshape", entry.name))
+        if mine is not None and mine.exported == "refused" and mine.seconds:
+            floors[entry.name] = refusal_floor(entry, model)
     elapsed = time.perf_counter() - start
+    loads = (start_load, load())
     print()
     print("\n".join(summary(outcomes, entries, tools)))
+    print()
+    print("\n".join(performance(outcomes, infer_rows, floors, loads)))
     if not args.no_write and not args.only:
-        RESULTS.write_text(write_results(outcomes, entries, tools, elapsed))
+        text = write_results(outcomes, entries, tools, elapsed, infer_rows, floors, loads)
+        old = RESULTS.read_text() if RESULTS.exists() else ""
+        if KEEP_MARKER in old:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(KEEP_MARKER) :]
+        RESULTS.write_text(text)
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
     return 0
 

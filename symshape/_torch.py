@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 import torch.fx._pytree as _fx_pytree
 import torch.utils._pytree as _pytree
+from torch._guards import TracingContext
 from torch._logging.structured import INTERN_TABLE
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -34,6 +37,16 @@ tree_leaves = _pytree.tree_leaves
 tree_structure = _pytree.tree_structure
 tree_unflatten = _pytree.tree_unflatten
 register_pytree_node = _pytree.register_pytree_node
+
+#: The spec of every leaf (pytree shares one instance; a fresh ``TreeSpec(None, None, [])``
+#: is a different class and never equal to it).
+LEAF_SPEC = _pytree._LEAF_SPEC
+
+
+def make_treespec(node_type: Any, context: Any, children: list[Any]) -> TreeSpec:
+    """The spec ``tree_flatten`` builds for a node of ``node_type`` (as ``node_type``
+    returns it) with this context and these child specs."""
+    return _pytree.TreeSpec(node_type, context, children)
 
 #: What ``namedtuple`` instances report as their node type.
 NAMEDTUPLE = _pytree.namedtuple
@@ -113,6 +126,78 @@ def recording_symbols() -> Iterator[dict[str, str]]:
         _SYMBOL_SINK.reset(token)
 
 
+#: A guard torch added: where ((file name, line number, function name) of the innermost
+#: frame outside torch), its symbols (``("s12", "s77")``) and the guard itself (sympy).
+GuardEvent = tuple[tuple[str, int, str], tuple[str, ...], Any]
+
+_GUARD_SINK: contextvars.ContextVar[list[GuardEvent] | None] = contextvars.ContextVar(
+    "symshape_guards", default=None
+)
+_guard_recordings = 0  # open recording_guards() blocks, all threads
+_original_log_guard: Any = None
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def _user_frame() -> tuple[str, int, str] | None:
+    """The innermost frame of the traced code that is not torch's: dynamo's record of the
+    user's frames when it traces (strict), else the interpreter's own stack (non-strict)."""
+    stack = TracingContext.extract_stack()
+    for frame in reversed(stack):
+        if "/torch/" not in frame.filename:
+            return frame.filename, frame.lineno, frame.name
+    if stack:
+        return None
+    current = sys._getframe(2)
+    while current is not None:
+        filename = current.f_code.co_filename
+        if not filename.startswith(_TORCH_DIR) and "/torch/" not in filename:
+            return filename, current.f_lineno, current.f_code.co_name
+        current = current.f_back
+    return None
+
+
+def _recording_log_guard(self: Any, prefix: str, g: Any, *args: Any, **kwargs: Any) -> Any:
+    """``ShapeEnv._log_guard`` while a recording is open: the guard and its model line go to
+    the current context's sink (a run-time assert is not a guard: left out, as
+    ``draft_export`` does), then torch's own method runs."""
+    sink = _GUARD_SINK.get()
+    if sink is not None and not prefix.startswith("runtime_assert"):
+        names = tuple(sorted(str(s) for s in getattr(g, "free_symbols", ())))
+        where = _user_frame() if names else None
+        if where is not None:
+            sink.append((where, names, g))
+    return _original_log_guard(self, prefix, g, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def recording_guards() -> Iterator[list[GuardEvent]]:
+    """Inside the block, every guard torch adds on a symbol is recorded in the yielded
+    list with the model line that added it: a failed trace then says where the model
+    specialised or bounded a size, without tracing again.
+
+    ``ShapeEnv._log_guard`` (every guard goes through it) is wrapped only while some
+    block is open, in any thread: outside, no symshape frame sits between torch and the
+    model, where ``draft_export`` looks for the user's frame. Like the symbol hook, the
+    wrapper records into the current context's sink only.
+    """
+    global _guard_recordings, _original_log_guard
+    sink: list[GuardEvent] = []
+    token = _GUARD_SINK.set(sink)
+    with _HOOK_LOCK:
+        if _guard_recordings == 0 and ShapeEnv._log_guard is not _recording_log_guard:
+            _original_log_guard = ShapeEnv._log_guard
+            ShapeEnv._log_guard = _recording_log_guard
+        _guard_recordings += 1
+    try:
+        yield sink
+    finally:
+        with _HOOK_LOCK:
+            _guard_recordings -= 1
+            if _guard_recordings == 0 and ShapeEnv._log_guard is _recording_log_guard:
+                ShapeEnv._log_guard = _original_log_guard
+        _GUARD_SINK.reset(token)
+
+
 def guard_frames(
     module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], dynamic_shapes: Any, strict: bool
 ) -> list[tuple[list[dict[str, Any]], list[str]]]:
@@ -130,6 +215,8 @@ def guard_frames(
         frames = [
             {**f, "filename": str(files.get(f.get("filename"), f.get("filename")))} for f in data.get("user_stack", [])
         ]
+        # Another thread's recording_guards() wrapper stands for the model's frame: not a user frame.
+        frames = [f for f in frames if f["filename"] != __file__]
         out.append((frames, [str(s) for s in data.get("symbol_to_sources", {}).values()]))
     return out
 

@@ -156,6 +156,43 @@ def test_guard_frames_name_the_model_line() -> None:
     assert any("L['x'].size()[0]" in s for _, sources in failures for s in sources)
 
 
+def test_recording_guards_name_the_model_line_of_the_failed_trace() -> None:
+    """The wrapped ``ShapeEnv._log_guard`` sees every guard (the one the slice adds here,
+    ``s0 <= 16``), ``TracingContext.extract_stack`` is empty outside dynamo so the model
+    frame comes from the interpreter's stack, and torch's own method is back after the block."""
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    own = ShapeEnv._log_guard
+    with _torch.recording_symbols() as symbols, _torch.recording_guards() as guards:
+        assert ShapeEnv._log_guard is not own
+        with pytest.raises(Exception, match="Constraints violated"):
+            torch.export.export(_Sliced(), (torch.ones(4),), dynamic_shapes=({0: Dim("n")},), strict=False)
+    assert ShapeEnv._log_guard is own  # draft_export (the fallback) finds no symshape frame in the stack
+    lines = [(where, names, guard) for where, names, guard in guards if where[0].endswith("test_torch_boundary.py")]
+    assert lines, guards
+    (filename, lineno, function), names, guard = lines[0]
+    assert function == "forward" and "self.table" in open(filename).read().splitlines()[lineno - 1]
+    assert [symbols[n] for n in names] == ["L['x'].size()[0]"] and guard.free_symbols
+    with _torch.recording_guards() as outside:
+        pass
+    assert outside == []
+
+
+def test_treespec_built_leaf_by_leaf_equals_tree_flatten() -> None:
+    tree = {"a": [torch.ones(1), 2], "b": (None,)}
+    expected = _torch.tree_flatten(tree)[1]
+    built = _torch.make_treespec(
+        dict,
+        ["a", "b"],
+        [
+            _torch.make_treespec(list, None, [_torch.LEAF_SPEC, _torch.LEAF_SPEC]),
+            _torch.make_treespec(tuple, None, [_torch.LEAF_SPEC]),
+        ],
+    )
+    assert built == expected and _torch.tree_unflatten([1, 2, 3], built) == {"a": [1, 2], "b": (3,)}
+    assert _torch.tree_flatten(5)[1] == _torch.LEAF_SPEC
+
+
 class _Concat(torch.nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, y]) * m

@@ -16,17 +16,29 @@ from .._torch import GetAttrKey, MappingKey, SequenceKey
 
 def format_path(keys: Sequence[Any]) -> str:
     """``(MappingKey('cache'), MappingKey('key_cache'), SequenceKey(0))`` -> ``cache['key_cache'][0]``."""
-    parts = []
-    for i, key in enumerate(keys):
-        if isinstance(key, MappingKey):
-            parts.append(str(key.key) if i == 0 else f"[{key.key!r}]")
-        elif isinstance(key, SequenceKey):
-            parts.append(f"[{key.idx}]")
-        elif isinstance(key, GetAttrKey):
-            parts.append(f".{key.name}")
-        else:
-            parts.append(str(key))
-    return "".join(parts)
+    return "".join(format_key(key, i == 0) for i, key in enumerate(keys))
+
+
+def format_key(key: Any, first: bool = False) -> str:
+    """One step of a path: ``['key_cache']``, ``[0]``, ``.layers``; the first step of a path
+    (the argument name, a ``MappingKey``) is written bare."""
+    if isinstance(key, MappingKey):
+        return mapping_step(key.key, first)
+    if isinstance(key, SequenceKey):
+        return sequence_step(key.idx)
+    if isinstance(key, GetAttrKey):
+        return f".{key.name}"
+    return str(key)
+
+
+def mapping_step(key: Any, first: bool = False) -> str:
+    """The step of a ``MappingKey`` (a dict key): ``['key_cache']``, bare when it starts the path."""
+    return str(key) if first else f"[{key!r}]"
+
+
+def sequence_step(index: int) -> str:
+    """The step of a ``SequenceKey`` (a list or tuple index): ``[0]``."""
+    return f"[{index}]"
 
 
 def axis_label(path: str, axis: int | None) -> str:

@@ -4,15 +4,36 @@ An integration (transformers' caches) adds a *flatten hook* that registers its
 container classes with pytree before anything is flattened; every flatten in
 symshape goes through this module, so registration happens in one place, lazily,
 and lower layers never import the integration.
+
+:func:`flatten_keyed` walks a tree once and returns its leaves, their paths and its
+treespec together: ``tree_flatten_with_path`` walks it twice (once for the spec, once
+for the key paths), and every registered container's flatten (a transformers cache's
+runs over every layer) runs twice with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import contextlib
+import contextvars
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
+from typing import Any, NamedTuple
 
-from .._torch import TreeSpec, tree_flatten, tree_flatten_with_path, tree_leaves, tree_structure, tree_unflatten
-from .paths import format_path
+import torch
+
+from .._torch import (
+    LEAF_SPEC,
+    TreeSpec,
+    make_treespec,
+    node_def,
+    node_type,
+    tree_flatten,
+    tree_leaves,
+    tree_structure,
+    tree_unflatten,
+)
+from .paths import argument_of, format_key, mapping_step, sequence_step
 
 _HOOKS: list[Callable[[], None]] = []
 
@@ -29,19 +50,129 @@ def prepare() -> None:
         hook()
 
 
+class Flat(NamedTuple):
+    """One tree, flattened: its leaves in pytree order, their symshape paths, its spec,
+    and the top-level argument each leaf belongs to (:func:`~.paths.argument_of` of its path)."""
+
+    leaves: list[Any]
+    paths: list[str]
+    spec: TreeSpec
+    arguments: list[str]
+
+
+def flatten_keyed(values: Any) -> Flat:
+    """Leaves, paths (``cache['key_cache'][0]``), treespec and arguments in one walk.
+
+    The spec equals ``tree_flatten``'s and the paths are ``format_path`` of
+    ``tree_flatten_with_path``'s key paths: lists, tuples and dicts are walked without
+    building key objects, every other container through its ``flatten_with_keys_fn``.
+    """
+    prepare()
+    leaves: list[Any] = []
+    paths: list[str] = []
+    irregular = False  # a key whose step starts with neither "[" nor ".": arguments from full paths
+
+    def walk(node: Any, path: str, first: bool) -> TreeSpec:
+        nonlocal irregular
+        if type(node) is torch.Tensor:  # the common leaf: no registry lookup
+            leaves.append(node)
+            paths.append(path)
+            return LEAF_SPEC
+        kind = node_type(node)
+        entry = node_def(kind)
+        if entry is None:
+            leaves.append(node)
+            paths.append(path)
+            return LEAF_SPEC
+        if kind is list or kind is tuple:
+            children, context = entry.flatten_fn(node)
+            steps = list(map(sequence_step, range(len(children))))
+        elif kind is dict:
+            children, context = entry.flatten_fn(node)
+            steps = [mapping_step(k, first) for k in context]
+        else:
+            if entry.flatten_with_keys_fn is None:
+                raise ValueError(
+                    f"Did not find a flatten_with_keys_fn for type: {kind}. "
+                    "Please pass a flatten_with_keys_fn argument to register_pytree_node."
+                )
+            keyed, context = entry.flatten_with_keys_fn(node)
+            children = [child for _, child in keyed]
+            steps = [format_key(key, first) for key, _ in keyed]
+            irregular = irregular or (not first and any(not s.startswith(("[", ".")) for s in steps))
+        if len(children) > 1 and set(map(type, children)) == {torch.Tensor}:  # a list of tensors: no call each
+            leaves.extend(children)
+            paths.extend(map(operator.add, repeat(path), steps))
+            return make_treespec(kind, context, [LEAF_SPEC] * len(children))
+        return make_treespec(kind, context, [walk(c, path + s, False) for c, s in zip(children, steps)])
+
+    if type(values) is dict and node_def(dict) is not None:  # a normalised set: one argument per key
+        arguments: list[str] = []
+        children, context = node_def(dict).flatten_fn(values)
+        specs = []
+        for key, child in zip(context, children):
+            step = mapping_step(key, True)
+            before = len(leaves)
+            specs.append(walk(child, step, False))
+            arguments.extend(repeat(argument_of(step), len(leaves) - before))
+        spec = make_treespec(dict, context, specs)
+    else:
+        spec = walk(values, "", True)
+        arguments = [argument_of(p) for p in paths]
+    if irregular:
+        arguments = [argument_of(p) for p in paths]
+    return Flat(leaves, paths, spec, arguments)
+
+
+#: Trees already flattened, by id, while a :func:`known` block is open.
+_KNOWN: contextvars.ContextVar[dict[int, tuple[Any, Flat]] | None] = contextvars.ContextVar(
+    "symshape_known_trees", default=None
+)
+
+
+@contextlib.contextmanager
+def known(flattened: Iterable[tuple[Any, Flat]]) -> Iterator[None]:
+    """Inside the block, :func:`flatten` and :func:`leaves` of one of these trees (the very
+    object, not an equal one) reuse its :class:`Flat` instead of walking it again.
+
+    For code that takes a tree and flattens it (``copy_set``) when the caller flattened
+    it already; the trees must not change inside the block.
+    """
+    table = dict(_KNOWN.get() or {})
+    table.update((id(tree), (tree, flat)) for tree, flat in flattened)
+    token = _KNOWN.set(table)
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
+def _known(values: Any) -> Flat | None:
+    table = _KNOWN.get()
+    if table is None:
+        return None
+    found = table.get(id(values))
+    return found[1] if found is not None and found[0] is values else None
+
+
 def flatten(values: Any) -> tuple[list[Any], TreeSpec]:
+    flat = _known(values)
+    if flat is not None:
+        return list(flat.leaves), flat.spec
     prepare()
     return tree_flatten(values)
 
 
 def flatten_with_paths(values: Any) -> tuple[list[tuple[str, Any]], TreeSpec]:
     """``([(path, leaf), ...], treespec)`` with symshape's paths (``cache['key_cache'][0]``)."""
-    prepare()
-    leaves, spec = tree_flatten_with_path(values)
-    return [(format_path(keys), leaf) for keys, leaf in leaves], spec
+    flat = flatten_keyed(values)
+    return list(zip(flat.paths, flat.leaves)), flat.spec
 
 
 def leaves(values: Any) -> list[Any]:
+    flat = _known(values)
+    if flat is not None:
+        return list(flat.leaves)
     prepare()
     return tree_leaves(values)
 

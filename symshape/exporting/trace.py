@@ -5,9 +5,13 @@ which input size each torch symbol stands for, and the model line of each guard.
 from __future__ import annotations
 
 import inspect
+import linecache
 import re
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
+import sympy
 import torch
 
 from .. import _torch
@@ -39,7 +43,13 @@ def trace(
     guards), so it is off during symshape's traces unless asked for.
     """
     dynamic_shapes = layout.nest(spec.shapes_by_input)
-    with trace_scope(module), _torch.recording_symbols() as recorded, _torch.fake_tensor_cache(fake_tensor_cache):
+    _FAILED.pop(module, None)
+    with (
+        trace_scope(module),
+        _torch.recording_symbols() as recorded,
+        _torch.recording_guards() as guards,
+        _torch.fake_tensor_cache(fake_tensor_cache),
+    ):
         try:
             return torch.export.export(
                 module,
@@ -49,6 +59,9 @@ def trace(
                 strict=strict,
                 prefer_deferred_runtime_asserts_over_guards=deferred,
             )
+        except Exception:
+            _FAILED[module] = _Failure(spec, strict, _guard_lines(guards, recorded))
+            raise
         finally:
             for symbol, source in recorded.items():
                 symbols.setdefault(symbol, translate_sources(source))
@@ -98,12 +111,103 @@ def exportable(model: Any, layout: Layout) -> tuple[torch.nn.Module, Layout]:
     return Wrapped(), flat
 
 
-def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool) -> dict[str, list[str]]:
-    """Model code that added each failing guard, by dim name (one extra trace, errors only).
+@dataclass(frozen=True)
+class _GuardLine:
+    """A guard of a failed trace: the model line that added it, the input sources of its
+    symbols (torch's text), whether it fixes one symbol to a constant, and the guard."""
 
-    ``draft_export`` records the user stack of every guard it had to add; torch's
-    violation message in non-strict mode does not carry it.
+    where: str  # "modeling_mamba.py:261 in mamba_selective_scan: for index in range(seq_len):"
+    sources: tuple[str, ...]
+    specialises: bool
+    guard: Any  # sympy, over torch's symbols
+    symbols: dict[str, str]  # torch symbol -> source, for the symbols of this guard
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """The last failed trace of a module: what it was traced with, and its guards."""
+
+    spec: DimSpec
+    strict: bool
+    guards: list[_GuardLine]
+
+
+#: Each module's last failed trace (weak: a record dies with its module).
+_FAILED: weakref.WeakKeyDictionary[torch.nn.Module, _Failure] = weakref.WeakKeyDictionary()
+
+
+def _guard_lines(guards: list[_torch.GuardEvent], recorded: dict[str, str]) -> list[_GuardLine]:
+    """The guards on input sizes, with their model lines (as ``draft_export`` reports them)."""
+    lines = []
+    for (filename, lineno, function), names, guard in guards:
+        symbols = {n: recorded[n] for n in names if n in recorded}
+        if not symbols:
+            continue  # on no input size (an unbacked symbol, a constant)
+        where = f"{filename}:{lineno} in {function}: {linecache.getline(filename, lineno).strip()}"
+        lines.append(_GuardLine(where, tuple(symbols.values()), _specialises(guard), guard, symbols))
+    return lines
+
+
+def _specialises(guard: Any) -> bool:
+    """``Eq(s53, 3)``: the guard fixes a size to one value."""
+    return isinstance(guard, sympy.Eq) and any(
+        a.is_Symbol and b.is_Integer for a, b in ((guard.lhs, guard.rhs), (guard.rhs, guard.lhs))
+    )
+
+
+def _implied(line: _GuardLine, spec: DimSpec) -> bool:
+    """An equality the contract states already (``Eq(s70, s53)`` for two axes of one dim,
+    each with a symbol of its own): it names the dims' axes, not what the model requires."""
+    if not isinstance(line.guard, sympy.Eq):
+        return False
+    rows = {a.label: a for a in spec.axes}
+    values = {}
+    for symbol in line.guard.free_symbols:  # torch's symbols carry assumptions: matched by name
+        row = rows.get(translate_sources(line.symbols.get(str(symbol), "")))
+        if row is None:
+            return False
+        values[symbol] = sum((c * sympy.Symbol(d) for d, c in row.terms), sympy.Integer(row.const))
+    try:
+        return sympy.expand((line.guard.lhs - line.guard.rhs).xreplace(values)) == 0
+    except (TypeError, ValueError):  # a guard over more than sizes (booleans, floats)
+        return False
+
+
+def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool) -> dict[str, list[str]]:
+    """Model code that added each failing guard, by dim name.
+
+    The trace that failed recorded every guard with its model line (``trace``): a dim
+    the model fixed to one value gets the line that fixed it, another dim the lines of
+    its guards the contract does not state already. Only when that trace left nothing
+    (or another one ran since) is the model traced again, with ``draft_export``, which
+    records the user stack of every guard it had to add (torch's violation message in
+    non-strict mode does not carry it).
     """
+    failure = _FAILED.get(module)
+    if failure is not None and failure.spec is spec and failure.strict == strict:
+        found = _lines_by_dim(spec, failure.guards)
+        if found:
+            return found
+    return _draft_source_lines(module, spec, layout, strict)
+
+
+def _lines_by_dim(spec: DimSpec, guards: list[_GuardLine]) -> dict[str, list[str]]:
+    labels = {a.label: [n for n, _ in a.terms] for a in spec.axes}
+    fixing: dict[str, list[str]] = {}
+    other: dict[str, list[str]] = {}
+    for line in guards:
+        target = fixing if line.specialises else other
+        names = [n for source in line.sources for n in labels.get(translate_sources(source), [])]
+        if not names or (not line.specialises and _implied(line, spec)):
+            continue
+        for name in names:
+            if line.where not in target.setdefault(name, []):
+                target[name].append(line.where)
+    return {name: fixing.get(name) or other[name] for name in {**other, **fixing}}
+
+
+def _draft_source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool) -> dict[str, list[str]]:
+    """:func:`source_lines` from a second trace (``draft_export``): slow, the fallback."""
     labels = {a.label: [n for n, _ in a.terms] for a in spec.axes}
     found: dict[str, list[str]] = {}
     try:

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
+from ..core import trees
 from ..core.binding import Layout, normalise
 from ..core.copying import copy_set, is_shape_only
-from ..core.paths import axis_key
 from ..core.rows import AxisRow, DimRow, RelationRow, role_of, root_minimums
 from ..spec import DimSpec
 from ..spec.template import build_template
@@ -18,7 +18,7 @@ from .declared import declared_columns, never_varied
 from .example import choose_example, safe_example
 from .naming import name_roots
 from .observation import INT, Observation, observe_sets
-from .solver import EQUAL, SUM, Relation, Solution, solve
+from .solver import EQUAL, SUM, LinExpr, Relation, Solution, solve
 from .structures import main_structure
 
 
@@ -95,8 +95,7 @@ def infer_with_sets(
                 extra = dict(names or {})
                 for group, cols in groups.items():
                     if group.isidentifier():
-                        column = observation.columns[cols[0]]
-                        extra.setdefault(axis_key(observation.leaves[column.leaf].path, column.axis), group)
+                        extra.setdefault(observation.key(cols[0]), group)
                 observation, solution, dim_names, example_index, example_notes = _solve(obs_sets, extra, [synthetic])
                 notes.append(
                     f"set #{synthetic} is synthetic ({why}): {text}; it is the example for export, "
@@ -110,7 +109,8 @@ def infer_with_sets(
         shown = ", ".join(f"#{i}" for i in used)
         notes.insert(0, f"input sets used, in order: {shown} (set numbers in this report count these)")
 
-    example = copy_set(obs_sets[example_index])
+    with trees.known(zip(obs_sets, observation.flats)):  # observed: flattened once, not again to copy
+        example = copy_set(obs_sets[example_index])
     args, kwargs = layout.split(example)
     axes = _axis_rows(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
@@ -133,7 +133,7 @@ def infer_with_sets(
 
 def _solve(sets: list[Any], names: Mapping[str, str] | None, eligible: list[int] | None):
     observation = observe_sets(sets)
-    solution = solve([c.values for c in observation.columns], [c.leaf for c in observation.columns])
+    solution = solve(observation.column_values, observation.column_leaf)
     dim_names = name_roots(observation, solution, names)
     example_index, example_notes = choose_example(observation, solution, dim_names, eligible)
     return observation, solution, dim_names, example_index, example_notes
@@ -161,22 +161,31 @@ def _what_to_record(observation: Observation, solution: Solution, names: list[st
 
 
 def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
-    # Few distinct expressions: described once per class, and once per static value.
-    described: dict[tuple[int, int], tuple[str, str, tuple[tuple[str, int], ...], int]] = {}
+    """One row per column, in column order; each class (and each static value) is
+    described once, and rows are built from parallel columns."""
+    by_class = [_described(expr, names) for expr in solution.class_expr]
+    static: dict[int, tuple[str, str, tuple, int]] = {}
+    paths, kinds = observation.paths, observation.kinds
     rows = []
-    for i, column in enumerate(observation.columns):
-        cls = solution.column_class[i]
-        key = (cls, column.values[0] if cls < 0 else 0)
-        if key not in described:
-            expr = solution.column_expr(i, column.values)
-            terms = tuple((names[r], c) for r, c in expr.terms)
-            described[key] = (expr.format(names), role_of(expr.terms, expr.const), terms, expr.const)
-        text, role, terms, const = described[key]
-        leaf = observation.leaves[column.leaf]
-        rows.append(
-            AxisRow(leaf.path, column.axis, text, column.values, role, column.leaf, terms, const, leaf.kind == INT)
-        )
+    append, make = rows.append, AxisRow._make
+    for leaf, axis, values, cls in zip(
+        observation.column_leaf, observation.column_axis, observation.column_values, solution.column_class
+    ):
+        if cls >= 0:
+            text, role, terms, const = by_class[cls]
+        else:
+            described = static.get(values[0])
+            if described is None:
+                described = static[values[0]] = _described(LinExpr((), values[0]), names)
+            text, role, terms, const = described
+        append(make((paths[leaf], axis, text, values, role, leaf, terms, const, kinds[leaf] == INT)))
     return rows
+
+
+def _described(expr: LinExpr, names: list[str]) -> tuple[str, str, tuple[tuple[str, int], ...], int]:
+    """An expression as rows show it: text, role, named terms, constant."""
+    terms = tuple((names[r], c) for r, c in expr.terms)
+    return expr.format(names), role_of(expr.terms, expr.const), terms, expr.const
 
 
 def _dim_rows(solution: Solution, names: list[str], axes: list[AxisRow]) -> list[DimRow]:
@@ -185,9 +194,9 @@ def _dim_rows(solution: Solution, names: list[str], axes: list[AxisRow]) -> list
 
 
 def _relation_row(observation: Observation, solution: Solution, names: list[str], relation: Relation) -> RelationRow:
-    members = tuple(observation.label(observation.columns[c]) for c in solution.classes[relation.target])
+    members = tuple(map(observation.label, solution.classes[relation.target]))
     rhs = relation.expr.format(names)
-    all_tensors = all(observation.columns[c].axis is not None for c in solution.classes[relation.target])
+    all_tensors = all(observation.column_axis[c] is not None for c in solution.classes[relation.target])
     return RelationRow(
         kind=relation.kind,
         expr=" = ".join((*members, rhs)),
@@ -232,7 +241,7 @@ def _notes(observation: Observation, solution: Solution) -> list[str]:
     elif not solution.roots:
         notes.append(f"nothing varied across the {observation.num_sets} input sets: every axis is static")
     for members in solution.split_classes:
-        labels = ", ".join(observation.label(observation.columns[c]) for c in members)
+        labels = ", ".join(map(observation.label, members))
         notes.append(
             f"{labels} were equal in every set but share a tensor, so they were kept as separate dims (a "
             "coincidence of the examples, not a relation)"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..core.paths import argument_of, axis_key
 from ..core.rows import NeverVaried
 from ..errors import InputsError
-from .naming import conventional_name, conventionally_dynamic
+from .naming import conventions
 from .observation import Observation
 from .solver import Solution
 
@@ -20,8 +19,8 @@ def declared_columns(
     every axis conventionally called so) or ``"path:axis"``. Returns name -> columns, and
     the entries whose axes are all dynamic already. An entry that names no axis at all
     is an :class:`InputsError`."""
-    arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
-    by_label = {axis_key(observation.leaves[c.leaf].path, c.axis): i for i, c in enumerate(observation.columns)}
+    hints = conventions(observation)
+    by_label = {observation.key(i): i for i in range(observation.num_columns)}
     groups: dict[str, list[int]] = {}
     unmatched = []
     for entry in declared:
@@ -29,9 +28,8 @@ def declared_columns(
             cols = [by_label[entry]]
         else:
             cols = []
-            for i, c in enumerate(observation.columns):
-                leaf = observation.leaves[c.leaf]
-                found = conventional_name(leaf.path, c.axis, leaf.rank, arguments)
+            for i in range(observation.num_columns):
+                found = hints(i)
                 if found and found[0] == entry:
                     cols.append(i)
         if not cols:
@@ -42,11 +40,12 @@ def declared_columns(
             )
         static = [i for i in cols if solution.column_class[i] < 0]
         if static:
-            values = {observation.columns[i].values[0] for i in static}
+            first = observation.column_values
+            values = {first[i][0] for i in static}
             if len(values) > 1:  # conventional names over axes that differ: keep the most common value
-                counts = {v: sum(observation.columns[i].values[0] == v for i in static) for v in values}
+                counts = {v: sum(first[i][0] == v for i in static) for v in values}
                 keep = max(sorted(values), key=counts.get)
-                static = [i for i in static if observation.columns[i].values[0] == keep]
+                static = [i for i in static if first[i][0] == keep]
             groups[entry] = static
         else:
             unmatched.append(entry)
@@ -58,13 +57,12 @@ def never_varied(observation: Observation, solution: Solution) -> list[NeverVari
     ...), grouped by name and value. Nothing can vary with one input set: none then."""
     if observation.num_sets < 2:
         return []
-    arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
+    hints = conventions(observation)
     found: dict[tuple[str, int], list[str]] = {}
-    for i, c in enumerate(observation.columns):
-        if solution.column_class[i] >= 0 or c.axis is None:
+    for i, (cls, axis) in enumerate(zip(solution.column_class, observation.column_axis)):
+        if cls >= 0 or axis is None:
             continue
-        leaf = observation.leaves[c.leaf]
-        name = conventionally_dynamic(leaf.path, c.axis, leaf.rank, arguments)
+        name = hints.dynamic(i)
         if name is not None:
-            found.setdefault((name, c.values[0]), []).append(observation.label(c))
+            found.setdefault((name, observation.column_values[i][0]), []).append(observation.label(i))
     return [NeverVaried(name, value, tuple(axes)) for (name, value), axes in found.items()]

@@ -33,7 +33,7 @@ def choose_example(
         for cls, members in enumerate(solution.classes):
             value = solution.class_values[cls][s]
             if value < SAFE_MIN:
-                problems.append(f"{observation.label(observation.columns[members[0]])} = {value}")
+                problems.append(f"{observation.label(members[0])} = {value}")
         seen: dict[int, str] = {}
         for root, cls in enumerate(solution.roots):
             value = solution.class_values[cls][s]
@@ -72,15 +72,17 @@ def safe_example(
     """
     roots = list(solution.roots)
     group_names = list(declared)
-    col_of = {(c.leaf, c.axis): i for i, c in enumerate(observation.columns)}
+    col_of = {key: i for i, key in enumerate(zip(observation.column_leaf, observation.column_axis))}
     static_values = {
-        c.values[0] for i, c in enumerate(observation.columns) if solution.column_class[i] < 0 and c.axis is not None
+        values[0]
+        for values, cls, axis in zip(observation.column_values, solution.column_class, observation.column_axis)
+        if cls < 0 and axis is not None
     }
     reasons: list[str] = []
     candidates = []
     for s in eligible:
         root_values = [solution.class_values[cls][s] for cls in roots]
-        group_values = [observation.columns[cols[0]].values[s] for cols in declared.values()]
+        group_values = [observation.column_values[cols[0]][s] for cols in declared.values()]
         if min([*root_values, *group_values], default=1) < 1:
             zero = [names[r] for r, v in enumerate(root_values) if v < 1]
             reasons.append(f"set #{s} has {', '.join(zero) or 'a declared axis'} = 0")
@@ -114,7 +116,7 @@ def safe_example(
             col: (g, v) for g, (cols, v) in zip(group_names, zip(declared.values(), new_groups)) for col in cols
         }
         try:
-            candidate = _resized_set(observation, solution, sets[base], col_of, new_roots, group_of)
+            candidate = _resized_set(observation, solution, sets[base], base, col_of, new_roots, group_of)
         except ValueError as exc:
             reasons.append(f"set #{base}: {exc}")
             continue
@@ -134,6 +136,7 @@ def _resized_set(
     observation: Observation,
     solution: Solution,
     base: Any,
+    base_index: int,
     col_of: Mapping,
     new_roots: Sequence[int],
     group_of: Mapping,
@@ -141,7 +144,7 @@ def _resized_set(
     targets: dict[tuple[int, int | None], int] = {}
     cyclic = set()
     for (leaf, axis), col in col_of.items():
-        rank = observation.leaves[leaf].rank or 0
+        rank = observation.ranks[leaf] or 0
         if col in group_of:
             targets[(leaf, axis)] = group_of[col][1]
             cyclic.add((leaf, axis))
@@ -149,4 +152,5 @@ def _resized_set(
             targets[(leaf, axis)] = solution.class_expr[solution.column_class[col]].evaluate(new_roots)
             if axis == 0 and rank >= 2:  # a batch: repeat whole rows
                 cyclic.add((leaf, axis))
-    return resize_set(base, targets, cyclic)
+    flat = observation.flats[base_index] if base_index < len(observation.flats) else None
+    return resize_set(base, targets, cyclic, flat)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import keyword
+import operator
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 
-from ..core.paths import argument_of, axis_key
+from ..core.paths import argument_of
 from ..errors import InputsError
 from .observation import Observation
 from .solver import Solution
@@ -111,6 +113,57 @@ def conventionally_dynamic(path: str, axis: int | None, rank: int | None, argume
     return hint[0] if hint is not None and hint[0] in CONVENTIONALLY_DYNAMIC else None
 
 
+class Conventions:
+    """:func:`conventional_name` of every column of one observation.
+
+    A name depends on the leaf's argument, rank, path (``cross``, whole argument) and
+    the axis only; leaves share a handful of such patterns, so each (pattern, axis) is
+    looked up once however many columns have it.
+    """
+
+    def __init__(self, observation: Observation) -> None:
+        self.observation = observation
+        encoder_decoder = _encoder_decoder(frozenset(observation.arguments))
+        keys = zip(
+            observation.arguments,
+            observation.ranks,
+            ["cross" in p for p in observation.paths],
+            map(operator.eq, observation.arguments, observation.paths),
+        )
+        ids: dict[tuple, int] = {}
+        self.pattern = [ids.setdefault(key, len(ids)) for key in keys]
+        self.patterns = [(*key, encoder_decoder) for key in ids]
+        self.found: dict[tuple[int, int | None], tuple[str, int] | None] = {}
+
+    def key(self, column: int) -> tuple[int, int | None]:
+        """Columns with one key have one conventional name."""
+        return self.pattern[self.observation.column_leaf[column]], self.observation.column_axis[column]
+
+    def __call__(self, column: int) -> tuple[str, int] | None:
+        """``(name, strength)`` or None."""
+        key = self.key(column)
+        if key not in self.found:
+            arg, rank, cross, whole, encoder_decoder = self.patterns[key[0]]
+            self.found[key] = _conventional(arg, key[1], rank, cross, whole, encoder_decoder)
+        return self.found[key]
+
+    def dynamic(self, column: int) -> str | None:
+        """The conventional name of a column that is dynamic in real use, or None."""
+        hint = self(column)
+        return hint[0] if hint is not None and hint[0] in CONVENTIONALLY_DYNAMIC else None
+
+
+_CONVENTIONS: weakref.WeakKeyDictionary[Observation, Conventions] = weakref.WeakKeyDictionary()
+
+
+def conventions(observation: Observation) -> Conventions:
+    """The :class:`Conventions` of ``observation`` (built once, shared by the stages)."""
+    found = _CONVENTIONS.get(observation)
+    if found is None:
+        found = _CONVENTIONS[observation] = Conventions(observation)
+    return found
+
+
 def fallback_name(path: str, axis: int | None) -> str:
     """``cache['key_cache'][0]``, axis 2 -> ``cache_key_cache_0_dim2``."""
     ident = re.sub(r"\W+", "_", path).strip("_") or "input"
@@ -130,7 +183,7 @@ def check_name(name: object, where: str) -> str:
 
 def _column_lookup(observation: Observation) -> dict[str, int]:
     """``"path:axis"`` (tensors) and ``"path"`` (int leaves) -> column index."""
-    return {axis_key(observation.leaves[c.leaf].path, c.axis): i for i, c in enumerate(observation.columns)}
+    return {observation.key(i): i for i in range(observation.num_columns)}
 
 
 def _overrides(
@@ -145,10 +198,10 @@ def _overrides(
         if key in lookup:
             column = lookup[key]
             cls = solution.column_class[column]
-            label = observation.label(observation.columns[column])
+            label = observation.label(column)
             if cls < 0:
                 raise InputsError(
-                    f"names[{key!r}]: {label} is static (value {observation.columns[column].values[0]} in every set), "
+                    f"names[{key!r}]: {label} is static (value {observation.column_values[column][0]} in every set), "
                     f"so it has no dim to name"
                 )
             expr = solution.class_expr[cls]
@@ -177,19 +230,25 @@ def _overrides(
 
 def name_roots(observation: Observation, solution: Solution, names: Mapping[str, str] | None = None) -> list[str]:
     """One unique, valid, deterministic name per root of ``solution``."""
-    arguments = frozenset(argument_of(leaf.path) for leaf in observation.leaves)
+    hints = conventions(observation)
     candidates: list[list[tuple[int, int, str]]] = []  # per root: (-strength, order, name)
     for cls in solution.roots:
-        options = []
-        for order, column_index in enumerate(solution.classes[cls]):
-            column = observation.columns[column_index]
-            leaf = observation.leaves[column.leaf]
-            hint = conventional_name(leaf.path, column.axis, leaf.rank, arguments)
+        best: dict[str, tuple[int, int]] = {}  # name -> its strongest, earliest claim
+        seen = set()
+        for order, column in enumerate(solution.classes[cls]):
+            key = hints.key(column)
+            if key in seen:
+                continue  # same pattern and axis as an earlier column: same name, weaker claim
+            seen.add(key)
+            hint = hints(column)
             if hint is not None and hint[0].isidentifier() and not keyword.iskeyword(hint[0]):
-                options.append((-hint[1], order, hint[0]))
-        first = observation.columns[solution.classes[cls][0]]
-        options.append((0, 0, fallback_name(observation.leaves[first.leaf].path, first.axis)))
-        candidates.append(sorted(options))
+                claim = (-hint[1], order)
+                if hint[0] not in best or claim < best[hint[0]]:
+                    best[hint[0]] = claim
+        options = sorted((strength, order, name) for name, (strength, order) in best.items())
+        first = solution.classes[cls][0]
+        options.append((0, 0, fallback_name(observation.path(first), observation.column_axis[first])))
+        candidates.append(options)
 
     def assign(reserved: dict[int, str]) -> list[str]:
         taken = set(reserved.values())

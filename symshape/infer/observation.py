@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
 
 import torch
 
 from .. import _torch
 from ..core import trees
-from ..core.paths import axis_label, format_path
+from ..core.paths import axis_key, axis_label, format_path
 from ..errors import InputsError
 
 TENSOR = "tensor"
@@ -40,40 +42,45 @@ _CONSTANT_TYPES = (
 )
 
 
-@dataclass(frozen=True)
-class Leaf:
-    """One leaf of the input structure, with what every set showed there."""
-
-    index: int
-    path: str  # "cache['key_cache'][0]", starting with the argument name
-    kind: str  # TENSOR, INT or CONST
-    rank: int | None  # tensors only
-
-    def axis_label(self, axis: int | None) -> str:
-        return axis_label(self.path, axis)
-
-
-@dataclass(frozen=True)
-class Column:
-    """One observed integer: a tensor axis (``axis`` set) or an int leaf (``axis`` None)."""
-
-    leaf: int
-    axis: int | None
-    values: tuple[int, ...]  # one per input set
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Observation:
-    """The observation matrix: leaves, and one column per leaf axis / int leaf."""
+    """The observation matrix, as parallel columns of plain data.
+
+    Per leaf (flatten order): its path (``cache['key_cache'][0]``, starting with the
+    argument name), its kind (TENSOR, INT or CONST), its rank (tensors only) and its
+    top-level argument. Per column (a tensor axis, or an int leaf with axis None): its
+    leaf, its axis and its values, one per input set. No object per leaf or per column:
+    a model can have tens of thousands of both.
+    """
 
     num_sets: int
-    leaves: tuple[Leaf, ...]
-    columns: tuple[Column, ...]
+    paths: tuple[str, ...]
+    kinds: tuple[str, ...]
+    ranks: tuple[int | None, ...]
+    arguments: tuple[str, ...]
+    column_leaf: tuple[int, ...]
+    column_axis: tuple[int | None, ...]
+    column_values: tuple[tuple[int, ...], ...]
     #: dtype / device differences between sets at one tensor leaf (see :func:`dtype_device_notes`).
     notes: tuple[str, ...] = ()
+    #: Every set flattened once (leaves and treespec), for the stages that rebuild a set.
+    flats: tuple[trees.Flat, ...] = field(default=(), repr=False)
 
-    def label(self, column: Column) -> str:
-        return self.leaves[column.leaf].axis_label(column.axis)
+    @property
+    def num_columns(self) -> int:
+        return len(self.column_leaf)
+
+    def path(self, column: int) -> str:
+        """The path of the leaf ``column`` belongs to."""
+        return self.paths[self.column_leaf[column]]
+
+    def label(self, column: int) -> str:
+        """``x.shape[1]`` (an int leaf: its path)."""
+        return axis_label(self.paths[self.column_leaf[column]], self.column_axis[column])
+
+    def key(self, column: int) -> str:
+        """``"x:1"``: how users name the column in ``names=`` and ``dynamic=``."""
+        return axis_key(self.paths[self.column_leaf[column]], self.column_axis[column])
 
 
 def _kind(path: str, value: Any, set_index: int) -> str:
@@ -154,47 +161,114 @@ def _describe_container_difference(set_index: int, ref: Any, other: Any, path: s
 
 
 def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
-    """Flatten every normalised set and build the observation matrix."""
-    first_leaves, spec = trees.flatten_with_paths(sets[0])
-    paths = [p for p, _ in first_leaves]
-    flat = [[v for _, v in first_leaves]]
+    """Flatten every normalised set once and build the observation matrix."""
+    flats = [trees.flatten_keyed(sets[0])]
     for i, s in enumerate(sets[1:], start=1):
-        values, other_spec = trees.flatten(s)
-        if other_spec != spec:
+        flats.append(trees.flatten_keyed(s))
+        if flats[i].spec != flats[0].spec:
             raise InputsError(
                 f"input sets do not share one structure: {describe_difference(i, sets[0], s)}. "
                 f"Every set must have the same containers, keys and leaf types."
             )
-        flat.append(values)
+    paths = flats[0].paths
+    per_set = [flat.leaves for flat in flats]
+    if all(all(map(isinstance, leaves, repeat(torch.Tensor))) for leaves in per_set):
+        kinds, ranks, parts = _tensor_leaves(paths, per_set)  # the common case: every leaf a tensor
+    else:
+        kinds, ranks, parts = _mixed_leaves(paths, per_set)
+    widths = [r if k == TENSOR else int(k == INT) for k, r in zip(kinds, ranks)]  # columns per leaf
+    column_leaf = tuple(chain.from_iterable(map(repeat, range(len(paths)), widths)))
+    column_axis = tuple(
+        chain.from_iterable(range(r) if k == TENSOR else (None,) if k == INT else () for k, r in zip(kinds, ranks))
+    )
+    # One tuple per distinct value vector (a static axis of 10,000 leaves is one (3, 3, 3)):
+    # fewer live objects, and the garbage collector's full pass stays away.
+    distinct: dict[tuple[int, ...], tuple[int, ...]] = {}
+    column_values = tuple(distinct.setdefault(v, v) for v in zip(*(chain.from_iterable(p) for p in parts)))
+    tensors = [i for i, k in enumerate(kinds) if k == TENSOR]
+    return Observation(
+        len(sets),
+        tuple(paths),
+        tuple(kinds),
+        tuple(ranks),
+        tuple(flats[0].arguments),
+        column_leaf,
+        column_axis,
+        column_values,
+        tuple(_notes(paths, per_set, tensors)),
+        tuple(flats),
+    )
 
-    leaves: list[Leaf] = []
-    columns: list[Column] = []
-    notes: list[str] = []
+
+def _tensor_leaves(paths: Sequence[str], per_set: Sequence[Sequence[torch.Tensor]]) -> tuple[list, list, list]:
+    """Every leaf a tensor in every set: ranks compared set by set as lists, and each set's
+    sizes streamed leaf by leaf. Reading ``.shape`` twice costs less than keeping a list
+    of ``torch.Size`` per set alive: with 10,000s of leaves, such live temporaries are what
+    makes the garbage collector run a full pass (over every tensor in the process)."""
+    ranks = [list(map(len, map(_SHAPE, leaves))) for leaves in per_set]
+    if any(r != ranks[0] for r in ranks[1:]):
+        index = next(i for i in range(len(paths)) if any(r[i] != ranks[0][i] for r in ranks))
+        _raise_rank(paths[index], [leaves[index].shape for leaves in per_set], ranks[0][index])
+    return [TENSOR] * len(paths), ranks[0], [map(_SHAPE, leaves) for leaves in per_set]
+
+
+def _mixed_leaves(paths: Sequence[str], per_set: Sequence[Sequence[Any]]) -> tuple[list, list, list]:
+    """Tensors, ints and constants: every leaf checked for one kind across the sets, in
+    leaf order (the first leaf that differs is the one reported)."""
+    kinds: list[str] = []
+    ranks: list[int | None] = []
+    parts: list[list[tuple[int, ...]]] = [[] for _ in per_set]
     for index, path in enumerate(paths):
-        per_set = [f[index] for f in flat]
-        if all(isinstance(v, torch.Tensor) for v in per_set):  # the common case, on every tensor leaf
-            shapes = [v.shape for v in per_set]
+        values = [leaves[index] for leaves in per_set]
+        if all(isinstance(v, torch.Tensor) for v in values):
+            shapes = [v.shape for v in values]
             rank = len(shapes[0])
             if any(len(shape) != rank for shape in shapes):
                 _raise_rank(path, shapes, rank)
-            leaves.append(Leaf(index, path, TENSOR, rank))
-            notes.extend(dtype_device_notes(path, per_set))
-            columns.extend(Column(index, axis, values) for axis, values in enumerate(zip(*shapes)))
+            kinds.append(TENSOR)
+            ranks.append(rank)
+            for part, shape in zip(parts, shapes):
+                part.append(shape)
             continue
-        kinds = [_kind(path, v, i) for i, v in enumerate(per_set)]
-        kind = kinds[0]
-        for i, k in enumerate(kinds):
+        found = [_kind(path, v, i) for i, v in enumerate(values)]
+        kind = found[0]
+        for i, k in enumerate(found):
             if k != kind:
                 raise InputsError(
-                    f"{path} is {_type_name(per_set[0])} in input set #0 but {_type_name(per_set[i])} "
+                    f"{path} is {_type_name(values[0])} in input set #0 but {_type_name(values[i])} "
                     f"in set #{i}; every set must pass the same kind of value there"
                 )
-        if kind == INT:
-            leaves.append(Leaf(index, path, INT, None))
-            columns.append(Column(index, None, tuple(int(v) for v in per_set)))
-        else:
-            leaves.append(Leaf(index, path, CONST, None))
-    return Observation(len(sets), tuple(leaves), tuple(columns), tuple(notes))
+        kinds.append(kind)
+        ranks.append(None)
+        for part, v in zip(parts, values):
+            part.append((int(v),) if kind == INT else ())
+    return kinds, ranks, parts
+
+
+def _notes(paths: Sequence[str], per_set: Sequence[Sequence[Any]], tensors: Sequence[int]) -> list[str]:
+    """:func:`dtype_device_notes` of every tensor leaf, in leaf order; the sets' dtypes and
+    devices are compared as whole lists first (they agree almost always)."""
+    if len(per_set) < 2:
+        return []
+    pick = [[leaves[i] for i in tensors] for leaves in per_set] if len(tensors) < len(paths) else per_set
+    dtypes = [list(map(_DTYPE, leaves)) for leaves in pick]
+    same_dtypes = all(d == dtypes[0] for d in dtypes[1:])
+    if same_dtypes and all(all(map(_IS_CPU, leaves)) for leaves in pick):
+        return []  # one dtype per leaf, every tensor on the CPU (reading .device builds an object per call)
+    devices = [list(map(_DEVICE, leaves)) for leaves in pick]
+    if same_dtypes and all(d == devices[0] for d in devices[1:]):
+        return []
+    notes = []
+    for k, index in enumerate(tensors):
+        if any(d[k] != dtypes[0][k] for d in dtypes) or any(d[k] != devices[0][k] for d in devices):
+            notes.extend(dtype_device_notes(paths[index], [leaves[k] for leaves in pick]))
+    return notes
+
+
+_SHAPE = attrgetter("shape")
+_DTYPE = attrgetter("dtype")
+_DEVICE = attrgetter("device")
+_IS_CPU = attrgetter("is_cpu")
 
 
 def _raise_rank(path: str, shapes: Sequence[Sequence[int]], rank: int) -> None:

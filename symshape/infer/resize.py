@@ -78,14 +78,20 @@ def materialise_like(target: Any, source: Any) -> Any:
 
 
 def resize_set(
-    values: Any, targets: Mapping[tuple[int, int | None], int], cyclic: Collection[tuple[int, int | None]] = ()
+    values: Any,
+    targets: Mapping[tuple[int, int | None], int],
+    cyclic: Collection[tuple[int, int | None]] = (),
+    flat: trees.Flat | None = None,
 ) -> Any:
     """A copy of an input set with leaf ``i``'s axis ``a`` resized to ``targets[(i, a)]``
     (an int leaf ``i`` set to ``targets[(i, None)]``); leaves are numbered in flatten
-    order. Axes in ``cyclic`` repeat whole rows (a batch); see :func:`resize`."""
-    leaves, spec = trees.flatten_with_paths(values)
+    order. Axes in ``cyclic`` repeat whole rows (a batch); see :func:`resize`. ``flat``
+    is ``values`` already flattened (:func:`~symshape.core.trees.flatten_keyed`)."""
+    if flat is None:
+        flat = trees.flatten_keyed(values)
+    spec = flat.spec
     out = []
-    for index, (path, value) in enumerate(leaves):
+    for index, (path, value) in enumerate(zip(flat.paths, flat.leaves)):
         if isinstance(value, torch.Tensor):
             shape = [targets.get((index, axis), size) for axis, size in enumerate(value.shape)]
             rows = [axis for axis in range(value.dim()) if (index, axis) in cyclic]

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..core.linear import format_linear
 
@@ -91,6 +92,11 @@ class Relation:
     kept: bool = True
     reason: str = ""
 
+    def with_expr(self, expr: LinExpr) -> Relation:
+        """This relation with its expression rewritten (``dataclasses.replace``, without
+        its field-by-field introspection)."""
+        return Relation(self.kind, self.target, expr, self.support, self.distinct, self.fitted, self.kept, self.reason)
+
     @property
     def coincidence_prone(self) -> bool:
         """Seen on exactly the minimum evidence: one more set could break it."""
@@ -128,25 +134,36 @@ def _direction(values: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
     return tuple(d // g for d in diffs), g
 
 
-def _equality_classes(
-    columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]
-) -> tuple[list[int], list[list[int]], list[list[int]]]:
-    """Group varying columns by value; split groups holding two axes of one leaf."""
+def _group_by_values(columns: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+    """Column indices by value vector, in order of first appearance (one dict pass: the
+    rest of the solver works per distinct vector, never per column)."""
     groups: dict[tuple[int, ...], list[int]] = {}
-    column_class = [-1] * len(columns)
     for i, values in enumerate(columns):
-        if len(set(values)) > 1:
-            groups.setdefault(values, []).append(i)
+        members = groups.get(values)
+        if members is None:
+            groups[values] = [i]
+        else:
+            members.append(i)
+    return groups
+
+
+def _equality_classes(
+    groups: dict[tuple[int, ...], list[int]], num_columns: int, leaf_of: Sequence[int]
+) -> tuple[list[int], list[list[int]], list[list[int]]]:
+    """Varying groups become classes; a group holding two axes of one leaf is split."""
+    column_class = [-1] * num_columns
     classes: list[list[int]] = []
     split: list[list[int]] = []
-    for members in groups.values():
-        per_leaf: dict[int, list[int]] = {}
-        for m in members:
-            per_leaf.setdefault(leaf_of[m], []).append(m)
-        width = max(len(v) for v in per_leaf.values())
-        if width == 1:
+    for values, members in groups.items():
+        if len(set(values)) == 1:
+            continue  # static
+        if len({leaf_of[m] for m in members}) == len(members):
             parts = [members]
         else:
+            per_leaf: dict[int, list[int]] = {}
+            for m in members:
+                per_leaf.setdefault(leaf_of[m], []).append(m)
+            width = max(len(v) for v in per_leaf.values())
             # The i-th equal axis of every leaf that has several goes to part i;
             # leaves with one such axis join the first part.
             split.append(members)
@@ -155,8 +172,9 @@ def _equality_classes(
                 axes = per_leaf[leaf_of[m]]
                 parts[axes.index(m) if len(axes) > 1 else 0].append(m)
         for part in parts:
+            cls = len(classes)
             for m in part:
-                column_class[m] = len(classes)
+                column_class[m] = cls
             classes.append(sorted(part))
     return column_class, classes, split
 
@@ -168,9 +186,10 @@ def solve(columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]) -> Solutio
     leaf it belongs to (for the lockstep rule).
     """
     num_sets = len(columns[0]) if columns else 0
-    column_class, classes, split = _equality_classes(columns, leaf_of)
+    groups = _group_by_values(columns)
+    column_class, classes, split = _equality_classes(groups, len(columns), leaf_of)
     class_values = [columns[c[0]] for c in classes]
-    class_leaves = [frozenset(leaf_of[m] for m in c) for c in classes]
+    class_leaves = [frozenset(map(leaf_of.__getitem__, c)) for c in classes]
     class_expr: list[LinExpr | None] = [None] * len(classes)
     roots: list[int] = []
     relations: list[Relation] = []
@@ -245,9 +264,9 @@ def solve(columns: Sequence[tuple[int, ...]], leaf_of: Sequence[int]) -> Solutio
 
     class_expr = [finalise(e) for e in class_expr]
     roots = [roots[r] for r in free]
-    relations = [replace(r, expr=class_expr[r.target] if r.kept else finalise(r.expr)) for r in relations]
+    relations = [r.with_expr(class_expr[r.target] if r.kept else finalise(r.expr)) for r in relations]
     solution = Solution(num_sets, column_class, classes, class_values, class_expr, roots, relations, split)
-    _check(solution, columns)
+    _check(solution, groups)
     return solution
 
 
@@ -266,22 +285,27 @@ def _find_sums(
     if m < 3 or m > MAX_ROOTS_FOR_SUMS:
         return []
     diffs = [tuple(v - values[0] for v in values) for values in root_values]
+    # Only a combination whose difference vector is some root's can explain it.
+    wanted = set(diffs)
+    scaled = [[tuple(c * x for x in d) for c in SUM_COEFFICIENTS] for d in diffs]
     combos: dict[tuple[int, ...], list[tuple[tuple[int, int], ...]]] = {}
     for i, j in itertools.combinations(range(m), 2):
-        for ci in SUM_COEFFICIENTS:
-            for cj in SUM_COEFFICIENTS:
-                key = tuple(ci * x + cj * y for x, y in zip(diffs[i], diffs[j]))
-                combos.setdefault(key, []).append(((i, ci), (j, cj)))
+        for ci, si in zip(SUM_COEFFICIENTS, scaled[i]):
+            for cj, sj in zip(SUM_COEFFICIENTS, scaled[j]):
+                key = tuple(map(operator.add, si, sj))
+                if key in wanted:
+                    combos.setdefault(key, []).append(((i, ci), (j, cj)))
     if m <= MAX_ROOTS_FOR_TRIPLES:
         for i, j, k in itertools.combinations(range(m), 3):
-            key = tuple(x + y + z for x, y, z in zip(diffs[i], diffs[j], diffs[k]))
-            combos.setdefault(key, []).append(((i, 1), (j, 1), (k, 1)))
+            key = tuple(map(operator.add, map(operator.add, diffs[i], diffs[j]), diffs[k]))
+            if key in wanted:
+                combos.setdefault(key, []).append(((i, 1), (j, 1), (k, 1)))
 
-    def candidates(z: int, excluded: set[int]) -> list[tuple[tuple, LinExpr, int, int]]:
+    def candidates(z: int) -> list[tuple[tuple, LinExpr, int, int]]:
         out = []
         for terms in combos.get(diffs[z], ()):
             roots_used = [r for r, _ in terms]
-            if z in roots_used or any(r in excluded for r in roots_used):
+            if z in roots_used:
                 continue
             if any(root_leaves[z] & root_leaves[r] for r in roots_used):
                 continue
@@ -295,14 +319,15 @@ def _find_sums(
 
     # Roots that some sum explains make poor terms: with c = r1 + r2 + r3 and
     # a = r1 + r2 + 4, "c = a + r3 - 4" would leave a as an extra root.
-    explainable = {z for z in range(m) if candidates(z, set())}
+    every = [candidates(z) for z in range(m)]
+    explainable = {z for z in range(m) if every[z]}
     is_sum: set[int] = set()
     used_as_term: set[int] = set()
     found = []
     for z in sorted(range(m), key=lambda r: (max(root_values[r]), r)):
         if z in used_as_term:
             continue
-        options = candidates(z, is_sum)
+        options = [o for o in every[z] if not any(r in is_sum for r in o[1].roots)]
         if not options:
             continue
         _, expr, distinct, fitted = min(options, key=lambda o: (sum(r in explainable for r in o[1].roots), o[0]))
@@ -312,11 +337,11 @@ def _find_sums(
     return found
 
 
-def _check(solution: Solution, columns: Sequence[tuple[int, ...]]) -> None:
+def _check(solution: Solution, groups: dict[tuple[int, ...], list[int]]) -> None:
     """The invariant: every expression reproduces every observed value.
 
     Checked per class (its columns have identical values by construction) and per
-    static column.
+    group of columns with one value vector.
     """
     root_values = [solution.class_values[c] for c in solution.roots]
     per_set = list(zip(*root_values)) if root_values else [()] * solution.num_sets
@@ -324,9 +349,8 @@ def _check(solution: Solution, columns: Sequence[tuple[int, ...]]) -> None:
         for s, observed in enumerate(solution.class_values[cls]):
             if expr.evaluate(per_set[s]) != observed:  # pragma: no cover - a solver bug, never user input
                 raise AssertionError(f"symshape solver bug: class {cls} set {s}: {expr} != {observed}")
-    for i, values in enumerate(columns):
-        cls = solution.column_class[i]
-        if (cls < 0 and len(set(values)) != 1) or (
-            cls >= 0 and values != solution.class_values[cls]
-        ):  # pragma: no cover
-            raise AssertionError(f"symshape solver bug: column {i} misclassified")
+    for values, members in groups.items():
+        found = set(map(solution.column_class.__getitem__, members))
+        static = len(set(values)) == 1
+        if (found != {-1}) if static else (-1 in found or any(solution.class_values[c] != values for c in found)):
+            raise AssertionError(f"symshape solver bug: columns {members[:3]}... misclassified")  # pragma: no cover
