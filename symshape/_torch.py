@@ -136,6 +136,7 @@ _GUARD_SINK: contextvars.ContextVar[list[GuardEvent] | None] = contextvars.Conte
 _guard_recordings = 0  # open recording_guards() blocks, all threads
 _original_log_guard: Any = None
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_SYMSHAPE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _user_frame() -> tuple[str, int, str] | None:
@@ -150,6 +151,8 @@ def _user_frame() -> tuple[str, int, str] | None:
     current = sys._getframe(2)
     while current is not None:
         filename = current.f_code.co_filename
+        if filename.startswith(_SYMSHAPE_DIR):
+            return None  # past the model, back in symshape's trace: the guard came from torch itself
         if not filename.startswith(_TORCH_DIR) and "/torch/" not in filename:
             return filename, current.f_lineno, current.f_code.co_name
         current = current.f_back
