@@ -311,8 +311,9 @@ def test_static_cache_exports() -> None:
     exprs = infer_export_check(ReadStatic(), sets, held_out)
     assert exprs["cache['key_cache'][0].shape[0]"] == exprs["cache['value_cache'][1].shape[0]"] == "batch"
     assert exprs["cache['key_cache'][1].shape[2]"] == "8"  # max_cache_len
-    # the static sliding layer's counter, carried as a (n, 0) tensor: a dim of its own (no key length shows it)
-    assert exprs["cache['cumulative_length_int'][0].shape[0]"] == "cache_cumulative_length_int_0_dim0"
+    # the static sliding layer's counter, carried as a (n, 0) tensor: a dim of its own (no key length shows
+    # it), named for what it counts
+    assert exprs["cache['cumulative_length_int'][0].shape[0]"] == "past_len"
     assert sets[0]["cache"].layers[1].batch_size == 2 and int(sets[1]["cache"].layers[1].cumulative_length) == 5
 
 

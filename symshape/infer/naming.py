@@ -58,7 +58,20 @@ def conventional_name(
 ) -> tuple[str, int] | None:
     """The conventional name of one axis, with its strength, or None."""
     arg = argument_of(path)
-    return _conventional(arg, axis, rank, "cross" in path, arg == path, _encoder_decoder(arguments))
+    return _conventional(arg, axis, rank, _part(path), arg == path, _encoder_decoder(arguments))
+
+
+#: A sliding cache layer's int counter, carried as the first size of a storage-free
+#: tensor (integrations.transformers.caches): the tokens seen so far, past_len.
+_COUNTER_KEYS = ("cumulative_length", "_previous_number_of_accepted_tokens")
+
+
+def _part(path: str) -> str:
+    """What the path says about the leaf beyond its argument: a cache's counter, its
+    cross-attention half, or nothing."""
+    if any(f"'{key}" in path for key in _COUNTER_KEYS):
+        return "counter"
+    return "cross" if "cross" in path else ""
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,17 +81,19 @@ def _encoder_decoder(arguments: frozenset[str]) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _conventional(
-    arg: str, axis: int | None, rank: int | None, cross: bool, whole: bool, encoder_decoder: bool
+    arg: str, axis: int | None, rank: int | None, part: str, whole: bool, encoder_decoder: bool
 ) -> tuple[str, int] | None:
     """:func:`conventional_name` from what it depends on (memoised: called once per axis
     of every input, and a model's axes repeat a handful of patterns)."""
     if axis is None:
         return (arg, MEDIUM) if arg.isidentifier() and whole else None
+    if part == "counter":
+        return ("past_len", MEDIUM) if axis == 0 else None
     if axis == 0 and arg in BATCH_FIRST_ARGS and (rank or 0) >= 2:
         return "batch", STRONG
     if arg in CACHE_ARGS and rank == 4:
         if axis == 2:
-            return ("encoder_seq_len" if cross else "past_len"), STRONG
+            return ("encoder_seq_len" if part == "cross" else "past_len"), STRONG
         return {1: ("num_kv_heads", WEAK), 3: ("head_dim", WEAK)}.get(axis)
     if arg == "cache_position" and axis == 0:
         return "seq_len", MEDIUM
@@ -127,7 +142,7 @@ class Conventions:
         keys = zip(
             observation.arguments,
             observation.ranks,
-            ["cross" in p for p in observation.paths],
+            map(_part, observation.paths),
             map(operator.eq, observation.arguments, observation.paths),
         )
         ids: dict[tuple, int] = {}
@@ -143,8 +158,8 @@ class Conventions:
         """``(name, strength)`` or None."""
         key = self.key(column)
         if key not in self.found:
-            arg, rank, cross, whole, encoder_decoder = self.patterns[key[0]]
-            self.found[key] = _conventional(arg, key[1], rank, cross, whole, encoder_decoder)
+            arg, rank, part, whole, encoder_decoder = self.patterns[key[0]]
+            self.found[key] = _conventional(arg, key[1], rank, part, whole, encoder_decoder)
         return self.found[key]
 
     def dynamic(self, column: int) -> str | None:
