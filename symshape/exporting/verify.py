@@ -13,6 +13,7 @@ import torch
 
 from ..core import trees
 from ..core.copying import copy_set, is_shape_only
+from ..core.preserve import modules_kept
 from ..core.records import Check
 from ..infer.observation import describe_difference
 from ..infer.resize import materialise_like
@@ -91,7 +92,8 @@ def run_check(
 def eager_runner(model: Any, spec: DimSpec) -> Runner:
     def run(values: dict[str, Any]) -> list[torch.Tensor]:
         args, kwargs = spec.layout.split(values)
-        return output_tensors(model(*args, **kwargs))
+        with modules_kept(model):
+            return output_tensors(model(*args, **kwargs))
 
     return run
 
