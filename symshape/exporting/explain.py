@@ -117,6 +117,32 @@ def unprovable_dims(spec: DimSpec, violation: Violation, *, include_unnamed: boo
     return found
 
 
+def unproven_but_observed(spec: DimSpec, violation: Violation, dims: set[str]) -> list[tuple[str, str]] | None:
+    """``(dim, guard)`` for the guards torch could not prove for ``dims`` when every one of
+    them holds in every observed input set, else None.
+
+    torch then suggests a fix fitted to the example alone (wav2vec2's conv stack:
+    ``num_samples = 20*k - 17`` from 1603), which the other sets break although the
+    guards themselves accept them: the guards are the model's, the fix is not."""
+    guards = GuardTranslator(spec)
+    values = spec.dim_values
+    found = []
+    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
+        match = _UNPROVEN.match(raw)
+        if match is None or match.group(1) not in dims:
+            continue
+        guard = guards.condition(match.group(2))
+        if guard is None:
+            return None
+        for index in range(spec.num_sets):
+            sizes = [guards.variables[d] == v[index] for d, v in values.items()]
+            if not guards.always_true(guard.condition, *sizes):
+                return None
+        readable = _UNPROVEN.match(bullet)
+        found.append((match.group(1), readable.group(2) if readable else match.group(2)))
+    return found if {d for d, _ in found} >= dims else None
+
+
 def _explain_unfixable(
     spec: DimSpec, violation: Violation, skipped: list[Fix], sources: dict[str, list[str]]
 ) -> list[str]:

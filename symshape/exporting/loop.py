@@ -16,10 +16,12 @@ from typing import Any
 from ..core.records import Refinement
 from ..errors import NOT_CONVERGED, ExportError, InputsError, OptionError
 from ..infer import infer_with_sets
-from .explain import explained_error, unexplained_error, unprovable_dims
-from .messages import parse_violation
+from ..spec import DimSpec
+from .divisibility import DivisibilityGuardError, as_violation, stopping_early
+from .explain import explained_error, unexplained_error, unprovable_dims, unproven_but_observed
+from .messages import Violation, parse_violation, range_guards
 from .readback import read_program
-from .refine import apply_fixes, require, unnamed
+from .refine import Contradiction, apply_fixes, require, unnamed
 from .result import ExportResult
 from .trace import exportable, name_symbols, source_lines, trace
 
@@ -59,10 +61,12 @@ def export(
     deferred = False  # guards torch cannot prove for a named Dim: checked at run time
     for round_ in range(1, max_rounds + 1):  # noqa: B007 - after the loop, round_ is the number of traces
         try:
-            program = trace(module, spec, layout, strict, symbols, fake_tensor_cache, deferred)
+            with stopping_early(spec, strict, deferred):
+                program = trace(module, spec, layout, strict, symbols, fake_tensor_cache, deferred)
         except Exception as exc:  # torch raises many types; only violations are refined
+            stop = _divisibility_stop(exc)
             message = name_symbols(getattr(exc, "msg", None) or str(exc), symbols, spec)
-            violation = parse_violation(message)
+            violation = as_violation(spec, stop) if stop else parse_violation(message)
             if violation is None:
                 raise unexplained_error(exc, message) from exc
             new_spec, applied, contradictions, skipped = apply_fixes(spec, violation)
@@ -70,9 +74,15 @@ def export(
                 # torch cannot prove, for a named Dim, a guard z3 proves for every size. First
                 # keep the Dim (one symbol for all its axes) and let the program check the guard
                 # at run time; only if torch still refuses, give its axes Dim.DYNAMIC.
-                refinements += [_unproven(dim, guard, deferred) for dim, guard in stuck]
+                refinements += [_unproven(dim, guards, deferred) for dim, guards in _by_dim(stuck).items()]
                 if deferred:
                     spec = unnamed(spec, [dim for dim, _ in stuck])
+                deferred = True
+                continue
+            kept = _keep_observed_guards(spec, new_spec, violation, contradictions, applied, deferred)
+            if kept:  # torch's fix fits the example only, its guards hold in every set: check them at run time
+                spec, more = kept
+                refinements += more
                 deferred = True
                 continue
             if fallback is not None and (contradictions or not applied):
@@ -108,14 +118,61 @@ def export(
     return result
 
 
-def _unproven(dim: str, guard: str, deferred: bool) -> Refinement:
-    """What symshape did about a guard torch cannot prove for the named Dim ``dim``."""
+def _divisibility_stop(exc: BaseException) -> DivisibilityGuardError | None:
+    """The divisibility stop behind ``exc`` (torch may wrap what the model raised)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, DivisibilityGuardError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _keep_observed_guards(
+    spec: DimSpec,
+    new_spec: DimSpec,
+    violation: Violation,
+    contradictions: list[Contradiction],
+    applied: list[Refinement],
+    deferred: bool,
+) -> tuple[DimSpec, list[Refinement]] | None:
+    """When every set satisfies the guards torch could not prove, and only its suggested fix
+    (fitted to the example) breaks them: the spec with the consistent fixes and the ranges
+    those guards state, to trace with the guards checked at run time. None otherwise."""
+    held = contradictions and unproven_but_observed(spec, violation, {c.dim for c in contradictions})
+    if not held:
+        return None
+    new_spec, ranged, _, _ = apply_fixes(new_spec, range_guards(violation))
+    if deferred and not applied and not ranged:
+        return None  # already checked at run time, and nothing new to state: torch is stuck
+    refused = {c.dim: c.requirement for c in contradictions}
+    notes = [] if deferred else [_unproven(d, g, False, _fitted(d, refused[d])) for d, g in _by_dim(held).items()]
+    return new_spec, [*applied, *ranged, *notes]
+
+
+def _fitted(dim: str, requirement: str) -> str:
+    return (
+        f"they hold in every input set, and torch's suggestion that {dim} {requirement} fits the example only "
+        "(other sets break it)"
+    )
+
+
+def _by_dim(found: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for dim, guard in found:
+        grouped.setdefault(dim, []).append(guard)
+    return grouped
+
+
+def _unproven(
+    dim: str, guards: list[str], deferred: bool, holds: str = "z3 proves it holds for every size"
+) -> Refinement:
+    """What symshape did about the guards torch cannot prove for the named Dim ``dim``."""
+    guard = guards[0] if len(guards) == 1 else f"{len(guards)} guards ({'; '.join(guards)})"
     if not deferred:
         change = f"{dim}: guard checked at run time"
         what = "the program checks it at run time, and the Dim stays shared by all its axes"
     else:
         change = f"{dim}: Dim.DYNAMIC on its axes"
         what = "torch refused it even as a run-time check, so each axis takes Dim.DYNAMIC (torch ties them itself)"
-    return Refinement(
-        dim, change, f"torch cannot prove {guard} for the named Dim {dim}; z3 proves it holds for every size; {what}"
-    )
+    return Refinement(dim, change, f"torch cannot prove {guard} for the named Dim {dim}; {holds}; {what}")

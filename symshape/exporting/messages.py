@@ -112,3 +112,26 @@ def parse_violation(message: str) -> Violation | None:
     roots = {f.root for f in fixes if f.kind == "affine"}
     fixes = [replace(f, kind="new_root") if f.kind == "bounds" and f.name in roots else f for f in fixes]
     return Violation(bullets, tuple(fixes), raw)
+
+
+def range_guards(violation: Violation) -> Violation:
+    """The guards of ``violation`` that are a range of one dim, as bounds fixes: torch does
+    not always suggest one beside them (for wav2vec2 it suggests a divisibility fitted to
+    the example instead)."""
+    fixes = tuple(f for f in map(_range_guard, violation.raw_bullets) if f is not None)
+    return Violation(violation.bullets, fixes, violation.raw_bullets)
+
+
+#: ``Not all values of n = S ... satisfy the generated guard 60 <= S and S <= IntInfinity()``.
+_RANGE_GUARD = re.compile(
+    r"Not all values of (\w+) = (.+?) in the specified range satisfy the generated guard "
+    r"(-?\d+) <= (.+?) and (.+?) <= (-?\d+|IntInfinity\(\)|int_oo|oo)\.?$"
+)
+
+
+def _range_guard(bullet: str) -> Fix | None:
+    m = _RANGE_GUARD.match(bullet)
+    if m is None or not m.group(2) == m.group(4) == m.group(5):
+        return None
+    high = int(m.group(6)) if m.group(6).lstrip("-").isdigit() else None
+    return Fix(m.group(1), "bounds", low=int(m.group(3)), high=high, text=f"{m.group(1)} in [{m.group(3)}, {high}]")
