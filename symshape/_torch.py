@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import os
 import sys
 import threading
@@ -47,6 +48,7 @@ def make_treespec(node_type: Any, context: Any, children: list[Any]) -> TreeSpec
     """The spec ``tree_flatten`` builds for a node of ``node_type`` (as ``node_type``
     returns it) with this context and these child specs."""
     return _pytree.TreeSpec(node_type, context, children)
+
 
 #: What ``namedtuple`` instances report as their node type.
 NAMEDTUPLE = _pytree.namedtuple
@@ -130,9 +132,7 @@ def recording_symbols() -> Iterator[dict[str, str]]:
 #: frame outside torch), its symbols (``("s12", "s77")``) and the guard itself (sympy).
 GuardEvent = tuple[tuple[str, int, str], tuple[str, ...], Any]
 
-_GUARD_SINK: contextvars.ContextVar[list[GuardEvent] | None] = contextvars.ContextVar(
-    "symshape_guards", default=None
-)
+_GUARD_SINK: contextvars.ContextVar[list[GuardEvent] | None] = contextvars.ContextVar("symshape_guards", default=None)
 _guard_recordings = 0  # open recording_guards() blocks, all threads
 _original_log_guard: Any = None
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -162,14 +162,76 @@ def _user_frame() -> tuple[str, int, str] | None:
 def _recording_log_guard(self: Any, prefix: str, g: Any, *args: Any, **kwargs: Any) -> Any:
     """``ShapeEnv._log_guard`` while a recording is open: the guard and its model line go to
     the current context's sink (a run-time assert is not a guard: left out, as
-    ``draft_export`` does), then torch's own method runs."""
+    ``draft_export`` does), then torch's own method runs; a guard that
+    :func:`stopping_on_divisibility` watches for stops the trace."""
     sink = _GUARD_SINK.get()
     if sink is not None and not prefix.startswith("runtime_assert"):
         names = tuple(sorted(str(s) for s in getattr(g, "free_symbols", ())))
         where = _user_frame() if names else None
         if where is not None:
             sink.append((where, names, g))
+    watch = _DIVISIBILITY_WATCH.get()
+    if watch is not None and prefix == "eval" and (found := _divisibility(self, g, watch[0])) is not None:
+        watch[1].append(found)  # torch logs a warning as the stop passes through evaluate_expr: dropped
+        raise DivisibilityGuardError(*found, _user_frame())
     return _original_log_guard(self, prefix, g, *args, **kwargs)
+
+
+class DivisibilityGuardError(Exception):
+    """The trace added ``size % divisor == 0`` on a watched input size (``source``: torch's
+    text, ``L['x'].size()[2]``); ``where`` is the model line, if known."""
+
+    def __init__(self, source: str, divisor: int, where: tuple[str, int, str] | None) -> None:
+        super().__init__(f"{source} % {divisor} == 0")
+        self.source, self.divisor, self.where = source, divisor, where
+
+
+#: What :func:`stopping_on_divisibility` watches, and the stops raised so far.
+_DIVISIBILITY_WATCH: contextvars.ContextVar[tuple[Callable[[str], bool], list[tuple[str, int]]] | None] = (
+    contextvars.ContextVar("symshape_divisibility", default=None)
+)
+
+
+def _not_our_stop(record: logging.LogRecord) -> bool:
+    """False for torch's "failed during evaluate_expr" warning about a stop symshape raised."""
+    watch = _DIVISIBILITY_WATCH.get()
+    return not (watch and watch[1] and str(record.msg).startswith("failed during evaluate_expr"))
+
+
+def _divisibility(shape_env: Any, g: Any, watched: Callable[[str], bool]) -> tuple[str, int] | None:
+    """``(source, c)`` for a guard ``Eq(Mod(s, c), 0)`` on one watched input symbol ``s``:
+    a Dim's range cannot imply it, so torch refuses the Dim at the end of the trace anyway
+    (after tracing the rest of the model on sizes it cannot simplify)."""
+    if type(g).__name__ != "Equality" or not getattr(g.rhs, "is_zero", False):
+        return None
+    mod = g.lhs
+    if type(mod).__name__ not in {"Mod", "PythonMod"} or len(mod.args) != 2:
+        return None
+    symbol, divisor = mod.args
+    if not getattr(symbol, "is_Symbol", False) or not getattr(divisor, "is_Integer", False) or int(divisor) < 2:
+        return None
+    for src in getattr(shape_env, "var_to_sources", {}).get(symbol) or []:
+        name = getattr(src, "name", None)
+        name = name() if callable(name) else name
+        if isinstance(name, str) and watched(name):
+            return name, int(divisor)
+    return None
+
+
+@contextlib.contextmanager
+def stopping_on_divisibility(watched: Callable[[str], bool]) -> Iterator[None]:
+    """Inside the block (and a :func:`recording_guards` block), a trace that adds
+    ``size % c == 0`` on an input size whose source (torch's text, ``L['x'].size()[2]``)
+    is ``watched`` stops at once with :class:`DivisibilityGuardError`, instead of tracing
+    the rest of the model first."""
+    token = _DIVISIBILITY_WATCH.set((watched, []))
+    logger = logging.getLogger(ShapeEnv.__module__)
+    logger.addFilter(_not_our_stop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_our_stop)
+        _DIVISIBILITY_WATCH.reset(token)
 
 
 @contextlib.contextmanager

@@ -178,6 +178,30 @@ def test_recording_guards_name_the_model_line_of_the_failed_trace() -> None:
     assert outside == []
 
 
+class _PadsToFour(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] % 4 != 0:  # the guard (x.shape[0] % 4) == 0, for a multiple of 4
+            x = torch.nn.functional.pad(x, (0, 4 - x.shape[0] % 4))
+        return x.reshape(-1, 4).sum(0)
+
+
+def test_stopping_on_divisibility_raises_at_the_guard_with_the_model_line() -> None:
+    """The guard ``Eq(Mod(s0, 4), 0)`` reaches ``ShapeEnv._log_guard``; its symbol's source
+    comes from ``ShapeEnv.var_to_sources``; the stop carries the model line; torch's warning
+    about the failed ``evaluate_expr`` is dropped; a source not watched traces to the end."""
+    args, shapes = (torch.ones(8),), ({0: Dim("n")},)
+    with _torch.recording_guards(), _torch.stopping_on_divisibility(lambda s: s == "L['x'].size()[0]"):
+        with pytest.raises(_torch.DivisibilityGuardError) as info:
+            torch.export.export(_PadsToFour(), args, dynamic_shapes=shapes, strict=False)
+    stop = info.value
+    assert (stop.source, stop.divisor) == ("L['x'].size()[0]", 4)
+    filename, lineno, function = stop.where
+    assert function == "forward" and "% 4 != 0" in open(filename).read().splitlines()[lineno - 1]
+    with _torch.recording_guards(), _torch.stopping_on_divisibility(lambda s: False):
+        with pytest.raises(Exception, match="Constraints violated"):
+            torch.export.export(_PadsToFour(), args, dynamic_shapes=shapes, strict=False)
+
+
 def test_treespec_built_leaf_by_leaf_equals_tree_flatten() -> None:
     tree = {"a": [torch.ones(1), 2], "b": (None,)}
     expected = _torch.tree_flatten(tree)[1]
