@@ -72,28 +72,50 @@ def _snapshot(values: dict) -> list:
     ]
 
 
+def _module_state(model: torch.nn.Module) -> dict[str, dict]:
+    """Every submodule's plain Python attributes (Swin keeps a window size there)."""
+    return {
+        name: {k: v for k, v in vars(module).items() if isinstance(v, (int, float, bool, str, tuple, type(None)))}
+        for name, module in model.named_modules()
+    }
+
+
 def _sets(entry: ZooEntry) -> list[dict]:
     return [entry.make_inputs(case, seed=i) for i, case in enumerate(entry.train_cases)]
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAM_SYMBOLS))
 def test_family_exports_and_verifies(name: str) -> None:
+    check_family_export(name, PROGRAM_SYMBOLS[name], name in MASK_NOT_ENFORCED, UNNAMED.get(name, []))
+
+
+def check_family_export(
+    name: str, symbols: int, mask_not_enforced: bool, unnamed: list[str], refined: dict[str, str] | None = None
+) -> None:
+    """Export one family: truth (with the axes the model refines, ``refined``: Swin's
+    ``4*height_div4``), free symbols, refinements, its own checks, inputs unchanged, the
+    user's model unchanged, and a held-out set against eager."""
     entry, model = ZOO[name], _model(name)
+    state = _module_state(model)
     sets = _sets(entry)
     before = [_snapshot(s) for s in sets]
     result = symshape.export(model, sets)
     assert [_snapshot(s) for s in sets] == before, "export mutated the user's inputs"
     exprs = {(a.path if a.axis is None else f"{a.path}:{a.axis}"): a.expr for a in result.spec.axes}
-    assert {k: exprs.get(k) for k in entry.truth} == entry.truth
+    truth = {**entry.truth, **(refined or {})}
+    assert {k: exprs.get(k) for k in truth} == truth
     assert all(e.lstrip("-").isdigit() for k, e in exprs.items() if k not in entry.truth), (
         "an axis outside the truth table is dynamic"
     )
     assert len(result.spec.dims) == entry.expected_free_symbols
-    assert result.reading.symbols == PROGRAM_SYMBOLS[name]
-    assert [r.change for r in result.refinements if r.change.startswith(f"{r.dim}: ")] == UNNAMED.get(name, [])
+    assert result.reading.symbols == symbols
+    assert [r.change for r in result.refinements if r.change.startswith(f"{r.dim}: ")] == unnamed
     assert result.ok, result.checks
-    expected = "not enforced" if name in MASK_NOT_ENFORCED else "enforced"
-    assert [c.status for c in result.reading.relation_checks] == [expected] * len(result.reading.relation_checks)
+    after = _module_state(model)  # attributes a forward adds are lazy set-up (transformers' hook flags)
+    assert {n: {k: after[n].get(k) for k in attrs} for n, attrs in state.items()} == state, "model changed"
+    # A relation torch states as a derived dim is held by construction; one left AUTO must be enforced.
+    expected = {"not enforced"} if mask_not_enforced else {"enforced", "stated"}
+    assert {c.status for c in result.reading.relation_checks} <= expected, result.reading.relation_checks
     for check in result.reading.relation_checks:
         if check.status == "not enforced":
             assert "guards only require" in check.detail and "attention_mask.shape[1]" in check.detail, check.detail
@@ -113,8 +135,9 @@ def test_family_the_model_forbids_is_explained(name: str) -> None:
 
 
 def test_every_family_is_covered() -> None:
-    """Families added for the true-symbols issue (tests/zoo_families.py) are checked in eager
-    by test_zoo_eager and measured by benchmarks/bench_zoo.py; their export rows come next."""
-    from .zoo_families import FAMILIES
+    """Every zoo family is exported here or in test_zoo_export_more.py (the families of
+    tests/zoo_families.py), or is one the model forbids."""
+    from .test_zoo_export_more import MORE_SYMBOLS
 
-    assert set(PROGRAM_SYMBOLS) | set(NOT_EXPORTABLE) | {e.name for e in FAMILIES} == set(ZOO)
+    assert not set(PROGRAM_SYMBOLS) & set(MORE_SYMBOLS)
+    assert set(PROGRAM_SYMBOLS) | set(MORE_SYMBOLS) | set(NOT_EXPORTABLE) == set(ZOO)

@@ -13,11 +13,13 @@ _MISSING = object()
 
 @contextlib.contextmanager
 def modules_kept(model: Any) -> Iterator[None]:
-    """Put back every submodule's plain attributes after an eager run.
+    """Put back every submodule's attributes that an eager run rebound.
 
     Some forwards store size-dependent state on their modules (Swin clamps its window
     size to a small image's resolution and keeps it): a probe must neither leave the
-    user's model changed nor let one run change the next one's outputs."""
+    user's model changed nor let one run change the next one's outputs. Attributes a run
+    adds are lazy set-up (transformers marks its output-capturing hooks installed, and
+    the hooks stay registered): they stay."""
     if not isinstance(model, torch.nn.Module):
         yield
         return
@@ -27,8 +29,6 @@ def modules_kept(model: Any) -> Iterator[None]:
     finally:
         for module, before in saved:
             now = vars(module)
-            for name in [n for n in now if n not in before]:
-                del now[name]
             for name, value in before.items():
                 if now.get(name, _MISSING) is not value:
                     now[name] = value
