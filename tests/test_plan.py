@@ -363,7 +363,12 @@ def test_to_onnx_writes_one_model_per_program_with_the_same_dim_names(tmp_path) 
 
 @pytest.mark.slow
 def test_sliding_window_generate_crosses_the_window_like_eager() -> None:
-    """Mistral with a window of 8: the cache crops once full, and torch guards on it."""
+    """Mistral with a window of 8: the cache crops once full, and torch guards on it.
+
+    Two recorded prompts (2 and 3 tokens), so that the decode calls before the window
+    fills have several past lengths: one program holds them (past_len <= 5), static
+    programs the two lengths where the crop starts (the model specialises them), and one
+    the full window. Replayed with prompt lengths and batch sizes never recorded."""
     import transformers
 
     config = transformers.MistralConfig(
@@ -375,13 +380,16 @@ def test_sliding_window_generate_crosses_the_window_like_eager() -> None:
     model.generation_config.pad_token_id = 0
     gen = torch.Generator().manual_seed(2)
     with symshape.observe(model) as obs:
-        _greedy(model, torch.randint(2, 128, (1, 5), generator=gen), n=8)
+        for prompt in (2, 3):
+            _greedy(model, torch.randint(2, 128, (1, prompt), generator=gen), n=10)
     plan = symshape.export_plan(model, obs, dynamic={"batch"}, verify=False)
     assert not plan.coverage.uncovered and all(plan.coverage.routed.values())
     full = [n for n, r in plan.regions.items() if ">= 8" in str(r)]  # the window is full: one program holds it
     assert len(full) == 1 and plan.info[full[0]].kind in ("guard", "bucket")
-    for batch in (1, 2):  # batch 2 never recorded; 12 new tokens go well past the window
-        ids = torch.randint(2, 128, (batch, 5), generator=gen)
+    filling = [n for n, r in plan.regions.items() if "past_len <= 5" in str(r)]  # one program before it fills
+    assert len(filling) == 1 and "past_len" in plan.programs[filling[0]].spec.dims
+    for batch, prompt in ((2, 4), (3, 1)):  # never recorded; 12 new tokens go well past the window
+        ids = torch.randint(2, 128, (batch, prompt), generator=gen)
         expected = _greedy(model, ids, n=12)
         with plan.bind(model) as bound:
             got = _greedy(model, ids, n=12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..report import listing
+from .sides import encoder_names, takes_encoder_outputs
 
 _KIND = {
     "structure": "its own structure",
@@ -21,6 +22,24 @@ def _calls(indices: list[int]) -> str:
     return listing([f"#{i}" for i in indices]) if indices else "none"
 
 
+def _encoder_lines(plan: Any) -> list[str]:
+    """Which programs serve ``model.get_encoder()``, or that it runs eager under ``bind``."""
+    mine = encoder_names(plan.programs)
+    if mine:
+        return [
+            f"encoder: {listing(mine)} {'serves' if len(mine) == 1 else 'serve'} model.get_encoder() "
+            "(generate() calls it outside forward); plan.bind(model) routes its calls there"
+        ]
+    if encoder_names(name for name, _, _ in plan.coverage.failures):
+        return ["encoder: no program (its export failed, see below); inside plan.bind(model) it runs EAGER"]
+    if takes_encoder_outputs(plan.router.routes):
+        return [
+            "encoder: no program; inside plan.bind(model) model.get_encoder() runs EAGER (Binding.eager_calls "
+            "counts it): record it with symshape.observe(model.get_encoder()) and pass export_plan(..., encoder=...)"
+        ]
+    return []
+
+
 def explain_plan(plan: Any) -> str:
     cov = plan.coverage
     lines = [
@@ -29,6 +48,7 @@ def explain_plan(plan: Any) -> str:
     ]
     if plan.seconds:
         lines[0] += f"; made in {plan.seconds:.1f} s"
+    lines += _encoder_lines(plan)
     by_program: dict[str, list[int]] = {}
     for index, name in cov.routed.items():
         if name is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..integrations.onnx import OnnxExportResult, export_onnx
+from .sides import model_of
 
 
 def plan_to_onnx(plan: Any, directory: Path, *, verify: bool = True) -> dict[str, OnnxExportResult]:
@@ -21,8 +22,9 @@ def plan_to_onnx(plan: Any, directory: Path, *, verify: bool = True) -> dict[str
     directory.mkdir(parents=True, exist_ok=True)
     made: dict[str, OnnxExportResult] = {}
     for name, result in plan.programs.items():
-        check = verify and plan.model is not None and bool(result.sets)
-        made[name] = export_onnx(plan.model, [], directory / f"{name}.onnx", result=result, verify=check)
+        model = model_of(plan.model, name)  # an encoder program is checked against the encoder
+        check = verify and model is not None and bool(result.sets)
+        made[name] = export_onnx(model, [], directory / f"{name}.onnx", result=result, verify=check)
     index: dict[str, Any] = {
         "names": plan.names,
         "programs": [

@@ -3,7 +3,8 @@
 The manifest is plain JSON (no pickle of user objects): the forward signature (with
 defaults that are JSON constants), the name table, per program its file and SHA-256,
 its final spec (``DimSpec`` JSON), its region and readers, why it exists, and the
-coverage report. It carries a digest of its own content: a manifest edited after
+coverage report; ``routing.encoder`` lists the programs that serve ``model.get_encoder()``
+(see :mod:`.sides`). It carries a digest of its own content: a manifest edited after
 ``save`` (a region widened by hand, a file swapped) is refused with a
 :class:`PlanFileError`, as is a program file whose hash differs. Loading imports the
 transformers modules the programs' input and output containers live in (caches, model
@@ -32,6 +33,7 @@ from .contract import Contract
 from .errors import PlanFileError
 from .info import Coverage, ProgramInfo
 from .routing import Parameter
+from .sides import encoder_names
 
 FORMAT = "symshape-plan"
 VERSION = 1
@@ -117,7 +119,12 @@ def save_plan(plan: Any, directory: Path) -> Path:
         "signature": [p.to_json() for p in plan.params],
         "containers": sorted(containers),
         "programs": programs,
-        "routing": {"order": [p["name"] for p in programs], "rule": "first program whose structure and region hold"},
+        "routing": {
+            "order": [p["name"] for p in programs],
+            "rule": "first program whose structure and region hold",
+            # programs of model.get_encoder() (routed over those only); the others serve forward
+            "encoder": encoder_names(plan.programs),
+        },
         "coverage": {
             "routed": {str(k): v for k, v in cov.routed.items()},
             "uncovered": [list(u) for u in cov.uncovered],
@@ -147,8 +154,9 @@ def _loads_safely(value: Any) -> bool:
 
 def _save_program(program: torch.export.ExportedProgram, file: Path) -> None:
     """``torch.export.save``, without the example inputs when the safe unpickler could not
-    read them back (an encoder's ``BaseModelOutput``): loading would fall back to a full
-    pickle. Routing reads what it needs from the program's treespec and graph instead."""
+    read them back (a decoder step's ``encoder_outputs``, a ``BaseModelOutput``; an
+    encoder program's inputs are tensors and flags, kept): loading would fall back to a
+    full pickle. Routing reads what it needs from the program's treespec and graph instead."""
     example = program.example_inputs
     if example is None or _loads_safely(example):
         torch.export.save(program, str(file))
@@ -234,6 +242,9 @@ def read_plan(directory: Path) -> dict[str, Any]:
         order = data["routing"]["order"]
         if sorted(order) != sorted(programs):
             raise _bad(path, f"routing order {order!r} does not list the programs {sorted(programs)}")
+        encoders = data["routing"].get("encoder", [])
+        if encoders != encoder_names(order):
+            raise _bad(path, f"routing lists encoder programs {encoders!r}, the programs are {order!r}")
         programs = {n: programs[n] for n in order}
     except PlanFileError:
         raise
