@@ -139,16 +139,17 @@ _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _SYMSHAPE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def _user_frame() -> tuple[str, int, str] | None:
+def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
     """The innermost frame of the traced code that is not torch's: dynamo's record of the
-    user's frames when it traces (strict), else the interpreter's own stack (non-strict)."""
+    user's frames when it traces (strict), else the interpreter's own stack (non-strict),
+    from ``depth`` frames above this one (the caller of the ``_log_guard`` wrapper)."""
     stack = TracingContext.extract_stack()
     for frame in reversed(stack):
         if "/torch/" not in frame.filename:
             return frame.filename, frame.lineno, frame.name
     if stack:
         return None
-    current = sys._getframe(2)
+    current = sys._getframe(depth)
     while current is not None:
         filename = current.f_code.co_filename
         if filename.startswith(_SYMSHAPE_DIR):
@@ -171,37 +172,63 @@ def _recording_log_guard(self: Any, prefix: str, g: Any, *args: Any, **kwargs: A
         if where is not None:
             sink.append((where, names, g))
     watch = _DIVISIBILITY_WATCH.get()
-    if watch is not None and prefix == "eval" and (found := _divisibility(self, g, watch[0])) is not None:
-        watch[1].append(found)  # torch logs a warning as the stop passes through evaluate_expr: dropped
-        raise DivisibilityGuardError(*found, _user_frame())
+    if watch is not None and prefix == "eval":
+        watch.see(self, g)
     return _original_log_guard(self, prefix, g, *args, **kwargs)
 
 
+#: One divisibility guard: torch's source of the size (``L['x'].size()[2]``), the
+#: divisor, and the model line (file, line, function) if known.
+Divisibility = tuple[str, int, tuple[str, int, str] | None]
+
+
 class DivisibilityGuardError(Exception):
-    """The trace added ``size % divisor == 0`` on a watched input size (``source``: torch's
-    text, ``L['x'].size()[2]``); ``where`` is the model line, if known."""
+    """The trace added ``size % divisor == 0`` on watched input sizes (``found``), and then
+    a guard on one of them: torch would refuse the Dims at the end of the trace."""
 
-    def __init__(self, source: str, divisor: int, where: tuple[str, int, str] | None) -> None:
-        super().__init__(f"{source} % {divisor} == 0")
-        self.source, self.divisor, self.where = source, divisor, where
+    def __init__(self, found: list[Divisibility]) -> None:
+        super().__init__("; ".join(f"{source} % {divisor} == 0" for source, divisor, _ in found))
+        self.found = list(found)
 
 
-#: What :func:`stopping_on_divisibility` watches, and the stops raised so far.
-_DIVISIBILITY_WATCH: contextvars.ContextVar[tuple[Callable[[str], bool], list[tuple[str, int]]] | None] = (
-    contextvars.ContextVar("symshape_divisibility", default=None)
+class _Watch:
+    """What :func:`stopping_on_divisibility` watches, and what it found so far."""
+
+    def __init__(self, watched: Callable[[str], bool]) -> None:
+        self.watched = watched
+        self.found: list[Divisibility] = []
+        self.symbols: set[Any] = set()
+        self.stopped = False
+
+    def see(self, shape_env: Any, g: Any) -> None:
+        """Note a divisibility guard and let torch add it: the next one often follows
+        (``width % 4``, then ``height % 4``), and one trace should find both. Stop at the
+        first other guard on a noted size: from there on, the sizes no longer simplify."""
+        found = _divisibility(shape_env, g, self.watched)
+        if found is not None:
+            source, divisor, symbol = found
+            self.found.append((source, divisor, _user_frame(3)))  # past see() and the _log_guard wrapper
+            self.symbols.add(symbol)
+        elif self.symbols & set(getattr(g, "free_symbols", ())):
+            self.stopped = True  # torch logs a warning as the stop passes through evaluate_expr: dropped
+            raise DivisibilityGuardError(self.found)
+
+
+_DIVISIBILITY_WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "symshape_divisibility", default=None
 )
 
 
 def _not_our_stop(record: logging.LogRecord) -> bool:
     """False for torch's "failed during evaluate_expr" warning about a stop symshape raised."""
     watch = _DIVISIBILITY_WATCH.get()
-    return not (watch and watch[1] and str(record.msg).startswith("failed during evaluate_expr"))
+    return not (watch and watch.stopped and str(record.msg).startswith("failed during evaluate_expr"))
 
 
-def _divisibility(shape_env: Any, g: Any, watched: Callable[[str], bool]) -> tuple[str, int] | None:
-    """``(source, c)`` for a guard ``Eq(Mod(s, c), 0)`` on one watched input symbol ``s``:
-    a Dim's range cannot imply it, so torch refuses the Dim at the end of the trace anyway
-    (after tracing the rest of the model on sizes it cannot simplify)."""
+def _divisibility(shape_env: Any, g: Any, watched: Callable[[str], bool]) -> tuple[str, int, Any] | None:
+    """``(source, c, symbol)`` for a guard ``Eq(Mod(s, c), 0)`` on one watched input symbol
+    ``s``: a Dim's range cannot imply it, so torch refuses the Dim at the end of the trace
+    anyway (after tracing the rest of the model on sizes it cannot simplify)."""
     if type(g).__name__ != "Equality" or not getattr(g.rhs, "is_zero", False):
         return None
     mod = g.lhs
@@ -214,17 +241,18 @@ def _divisibility(shape_env: Any, g: Any, watched: Callable[[str], bool]) -> tup
         name = getattr(src, "name", None)
         name = name() if callable(name) else name
         if isinstance(name, str) and watched(name):
-            return name, int(divisor)
+            return name, int(divisor), symbol
     return None
 
 
 @contextlib.contextmanager
 def stopping_on_divisibility(watched: Callable[[str], bool]) -> Iterator[None]:
     """Inside the block (and a :func:`recording_guards` block), a trace that adds
-    ``size % c == 0`` on an input size whose source (torch's text, ``L['x'].size()[2]``)
-    is ``watched`` stops at once with :class:`DivisibilityGuardError`, instead of tracing
-    the rest of the model first."""
-    token = _DIVISIBILITY_WATCH.set((watched, []))
+    ``size % c == 0`` on input sizes whose source (torch's text, ``L['x'].size()[2]``) is
+    ``watched`` stops with :class:`DivisibilityGuardError` at the next guard on one of
+    them, instead of tracing the rest of the model first. A trace with no such guard
+    after them ends as torch ends it."""
+    token = _DIVISIBILITY_WATCH.set(_Watch(watched))
     logger = logging.getLogger(ShapeEnv.__module__)
     logger.addFilter(_not_our_stop)
     try:

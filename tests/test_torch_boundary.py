@@ -185,17 +185,17 @@ class _PadsToFour(torch.nn.Module):
         return x.reshape(-1, 4).sum(0)
 
 
-def test_stopping_on_divisibility_raises_at_the_guard_with_the_model_line() -> None:
+def test_stopping_on_divisibility_raises_at_the_next_guard_with_the_model_line() -> None:
     """The guard ``Eq(Mod(s0, 4), 0)`` reaches ``ShapeEnv._log_guard``; its symbol's source
-    comes from ``ShapeEnv.var_to_sources``; the stop carries the model line; torch's warning
-    about the failed ``evaluate_expr`` is dropped; a source not watched traces to the end."""
+    comes from ``ShapeEnv.var_to_sources``; the trace stops at the next guard on ``s0``
+    (the reshape's), with the model line of the divisibility; torch's warning about the
+    failed ``evaluate_expr`` is dropped; a source not watched traces to the end."""
     args, shapes = (torch.ones(8),), ({0: Dim("n")},)
     with _torch.recording_guards(), _torch.stopping_on_divisibility(lambda s: s == "L['x'].size()[0]"):
         with pytest.raises(_torch.DivisibilityGuardError) as info:
             torch.export.export(_PadsToFour(), args, dynamic_shapes=shapes, strict=False)
-    stop = info.value
-    assert (stop.source, stop.divisor) == ("L['x'].size()[0]", 4)
-    filename, lineno, function = stop.where
+    ((source, divisor, (filename, lineno, function)),) = info.value.found
+    assert (source, divisor) == ("L['x'].size()[0]", 4)
     assert function == "forward" and "% 4 != 0" in open(filename).read().splitlines()[lineno - 1]
     with _torch.recording_guards(), _torch.stopping_on_divisibility(lambda s: False):
         with pytest.raises(Exception, match="Constraints violated"):
