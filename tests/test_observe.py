@@ -10,6 +10,7 @@ from symshape.infer.resize import resize
 from symshape.integrations.transformers.tiny_models import tiny_llama
 from symshape.recording import RecordedInputs
 
+from .generation_models import whisper
 from .zoo import ZOO
 
 
@@ -150,13 +151,8 @@ def test_resize_keeps_meaning():
 def test_whisper_generate_from_audio_features():
     from .zoo import WHISPER_ENC_LEN
 
-    model = ZOO["whisper"].build()
+    model = whisper()
     config = model.config
-    # offline and deterministic: greedy, no language/task prompt (no tokenizer), ids from the config
-    model.generation_config.do_sample = False
-    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
-    model.generation_config.pad_token_id = config.pad_token_id
-    model.generation_config.eos_token_id = config.eos_token_id
     # the encoder demands exactly 2 * max_source_positions mel frames
     features = torch.randn(2, config.num_mel_bins, 2 * WHISPER_ENC_LEN, generator=torch.Generator().manual_seed(0))
     with symshape.observe(model) as obs:

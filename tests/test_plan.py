@@ -293,52 +293,6 @@ def test_tampered_or_broken_manifest_is_a_clear_error(saved, tmp_path) -> None:
         symshape.load_plan(tmp_path / "nowhere")
 
 
-# ---------------------------------------------------------------- encoder-decoder: the first decoder step
-
-
-def _seq2seq(family: str):
-    import transformers
-
-    if family == "t5":
-        config = transformers.T5Config(
-            vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, relative_attention_max_distance=16, pad_token_id=0, eos_token_id=1,
-            decoder_start_token_id=0,
-        )  # fmt: skip
-        cls = transformers.T5ForConditionalGeneration
-    else:
-        config = transformers.BartConfig(
-            vocab_size=128, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
-            pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-        )  # fmt: skip
-        cls = transformers.BartForConditionalGeneration
-    torch.manual_seed(0)
-    return cls(config).eval()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("family", ["t5", "bart"])
-def test_encoder_decoder_first_step_and_decode_generate_like_eager(family: str) -> None:
-    model = _seq2seq(family)
-    gen = torch.Generator().manual_seed(1)
-    with symshape.observe(model) as obs:
-        for length in (5, 7):  # two prompts: the encoder length varies
-            ids = torch.randint(3, 128, (1, length), generator=gen)
-            model.generate(input_ids=ids, max_new_tokens=3, min_new_tokens=3, do_sample=False)
-    plan = symshape.export_plan(model, obs, dynamic={"batch"}, verify=False)
-    assert list(plan.programs) == ["prefill", "decode"]  # the first decoder step has its own program
-    assert plan.coverage.routed == {0: "prefill", 1: "decode", 2: "decode", 3: "prefill", 4: "decode", 5: "decode"}
-    assert {"batch", "encoder_seq_len"} <= set(plan.programs["prefill"].spec.dims)
-    assert {"batch", "encoder_seq_len", "past_len"} <= set(plan.programs["decode"].spec.dims)
-    for batch, length in [(2, 9), (1, 4)]:
-        ids = torch.randint(3, 128, (batch, length), generator=gen)
-        expected = model.generate(input_ids=ids, max_new_tokens=5, min_new_tokens=5, do_sample=False)
-        with plan.bind(model) as bound:
-            got = model.generate(input_ids=ids, max_new_tokens=5, min_new_tokens=5, do_sample=False)
-        assert torch.equal(got, expected) and bound.calls == 5
-
-
 @pytest.mark.slow
 def test_to_onnx_writes_one_model_per_program_with_the_same_dim_names(tmp_path) -> None:
     pytest.importorskip("onnxruntime")

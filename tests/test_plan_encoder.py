@@ -18,7 +18,9 @@ import symshape
 from symshape.integrations.transformers.tiny_models import tiny_llama
 from symshape.plan import NotCoveredError, Plan, PlanError
 
-from .zoo import WHISPER_ENC_LEN, ZOO
+from .generation_models import seq2seq as seq2seq_model
+from .generation_models import whisper as whisper_model
+from .zoo import WHISPER_ENC_LEN
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,27 +30,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _seq2seq(family: str):
-    import transformers
-
-    if family == "t5":
-        config = transformers.T5Config(
-            vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, relative_attention_max_distance=16, pad_token_id=0, eos_token_id=1,
-            decoder_start_token_id=0,
-        )  # fmt: skip
-        cls = transformers.T5ForConditionalGeneration
-    else:
-        config = transformers.BartConfig(
-            vocab_size=128, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
-            pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-        )  # fmt: skip
-        cls = transformers.BartForConditionalGeneration
-    torch.manual_seed(0)
-    return cls(config).eval()
 
 
 def _first_layer(stack) -> torch.nn.Module:
@@ -98,7 +79,7 @@ def _seq2seq_generate(model, ids: torch.Tensor, steps: int) -> torch.Tensor:
 @pytest.fixture(scope="module", params=["t5", "bart"])
 def seq2seq(request):
     """A plan of two recorded generations (prompt lengths 5 and 7, batch 1), encoder included."""
-    model = _seq2seq(request.param)
+    model = seq2seq_model(request.param)
     gen = torch.Generator().manual_seed(1)
     with symshape.observe(model) as obs, symshape.observe(model.get_encoder()) as enc:
         for length in (5, 7):
@@ -203,17 +184,6 @@ def test_seq2seq_saved_plan_keeps_its_encoder_program(seq2seq, tmp_path) -> None
 # ---------------------------------------------------------------- Whisper: audio features in
 
 
-def _whisper():
-    model = ZOO["whisper"].build()
-    config = model.config
-    # offline and deterministic: greedy, no language/task prompt (no tokenizer), ids from the config
-    model.generation_config.do_sample = False
-    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
-    model.generation_config.pad_token_id = config.pad_token_id
-    model.generation_config.eos_token_id = config.eos_token_id
-    return model
-
-
 def _features(model, batch: int, seed: int) -> torch.Tensor:
     # the encoder demands exactly 2 * max_source_positions mel frames: its length is fixed
     shape = (batch, model.config.num_mel_bins, 2 * WHISPER_ENC_LEN)
@@ -226,7 +196,7 @@ def _whisper_generate(model, features: torch.Tensor, steps: int) -> torch.Tensor
 
 @pytest.fixture(scope="module")
 def whisper():
-    model = _whisper()
+    model = whisper_model()
     with symshape.observe(model) as obs, symshape.observe(model.get_encoder()) as enc:
         _whisper_generate(model, _features(model, 1, 0), 4)  # batch 1 only
     plan = symshape.export_plan(model, obs, encoder=enc, dynamic={"batch"}, verify=False)
@@ -279,7 +249,7 @@ def test_whisper_saved_plan_generates_like_eager(whisper, tmp_path) -> None:
 
 
 def test_encoder_recording_of_the_wrong_module_or_model_is_a_clear_error() -> None:
-    model = _seq2seq("t5")
+    model = seq2seq_model("t5")
     ids = torch.randint(3, 128, (1, 4), generator=torch.Generator().manual_seed(0))
     with symshape.observe(model) as obs:
         _seq2seq_generate(model, ids, 1)
@@ -325,7 +295,7 @@ def test_bind_refuses_encoder_programs_for_a_model_without_an_encoder() -> None:
 def test_encoder_dims_take_the_decoders_names_and_the_users_renames() -> None:
     from symshape.plan.encoder import EncoderNames
 
-    encoder = _seq2seq("t5").get_encoder()
+    encoder = seq2seq_model("t5").get_encoder()
     sets = [{"input_ids": torch.randint(3, 128, (b, n))} for b, n in ((1, 5), (2, 7), (3, 4))]
     spec = symshape.infer_dims(encoder, sets)
     assert set(spec.dims) == {"batch", "seq_len"}  # inference alone: the encoder's own view
