@@ -74,6 +74,33 @@ FACTORIES = textwrap.dedent(
     def batch_one():
         return Double(), [(torch.randn(1, 3),), (torch.randn(1, 5),)]
 
+    class Masked(torch.nn.Module):
+        def forward(self, x, mask=None):
+            y = x * 2
+            if mask is not None:
+                y = y * mask[..., None]
+            return y.sum(-1)
+
+    def masked():  # an optional argument given in some calls only: two programs in a plan
+        sets = [
+            {"x": torch.randn(2, 3, 4)},
+            {"x": torch.randn(3, 5, 4), "mask": torch.rand(3, 5)},
+            {"x": torch.randn(4, 6, 4), "mask": torch.rand(4, 6)},
+            {"x": torch.randn(2, 7, 4)},
+        ]
+        return Masked(), sets
+
+    def llama_workload():  # one greedy generate() of a tiny Llama, recorded: prefill, two decode steps
+        import symshape
+        from symshape.integrations.transformers.tiny_models import tiny_llama
+
+        model = tiny_llama(num_layers=1, hidden_size=32, seed=3)
+        model.generation_config.pad_token_id = 0
+        prompt = torch.randint(1, 128, (1, 5), generator=torch.Generator().manual_seed(0))
+        with symshape.observe(model) as obs:
+            model.generate(input_ids=prompt, max_new_tokens=3, do_sample=False)
+        return model, obs.inputs
+
     NOT_CALLABLE = 5
     """
 )
@@ -131,8 +158,8 @@ def test_infer_accepts_a_file_path_and_formats(models: Path, capsys: pytest.Capt
         (
             "cli_models:nope",
             2,
-            "has no attribute 'nope'; callables defined there: Add, Double, Noisy, Positions, bad_sets, batch_one, "
-            "boom, bounded, make, noisy, not_a_pair, too_long",
+            "has no attribute 'nope'; callables defined there: Add, Double, Masked, Noisy, Positions, bad_sets, "
+            "batch_one, boom, bounded, llama_workload, make, masked, noisy, not_a_pair, too_long",
         ),
         ("cli_models:NOT_CALLABLE", 2, "cli_models:NOT_CALLABLE is not callable (an int)"),
         ("cli_models:boom", 1, "the factory cli_models:boom raised RuntimeError: no weights here"),
@@ -177,6 +204,89 @@ def test_export_error_is_explained_without_traceback(models: Path, capsys: pytes
     assert code == 1 and out == ""
     assert "torch.export failed, explained" in err and "x_dim1 must be <= 16" in err and "broken by:   set #3" in err
     assert "Traceback" not in err and not (models / "never.pt2").exists()
+
+
+# -- export --plan ---------------------------------------------------------------------------
+
+
+def test_export_plan_writes_a_plan_that_load_plan_routes(models: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = ["export", "cli_models:masked", "--plan", "plan_dir", "--name", "x:0=batch", "--name", "x:1=seq_len"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    for step in ("building model and inputs", "exporting a plan from 4 input set(s)", "saving the plan to plan_dir"):
+        assert step in err
+    assert out.startswith("plan: 2 program(s) for 4 observed call(s); dims batch, seq_len")
+    assert "forward_without_mask: any size" in out and "mask not given in these calls" in out
+    assert "saved the plan to plan_dir: forward_without_mask.pt2, forward_with_mask.pt2, manifest.json" in out
+    assert sorted(p.name for p in (models / "plan_dir").iterdir()) == [
+        "forward_with_mask.pt2",
+        "forward_without_mask.pt2",
+        "manifest.json",
+    ]
+    plan = symshape.load_plan(models / "plan_dir")
+    x, mask = torch.randn(5, 9, 4), torch.rand(5, 9)  # sizes never recorded
+    assert plan.route(x) == "forward_without_mask" and plan.route(x, mask=mask) == "forward_with_mask"
+    torch.testing.assert_close(plan(x, mask=mask), (x * 2 * mask[..., None]).sum(-1))
+    torch.testing.assert_close(plan(x), (x * 2).sum(-1))
+
+
+def test_export_plan_json_summary(models: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(capsys, "export", "cli_models:masked", "--plan", "plan_dir", "--format", "json", "--no-verify")
+    assert code == 0, err
+    data = json.loads(out)  # stdout is the JSON alone
+    assert data["plan"] == "plan_dir" and data["uncovered"] == []
+    programs = {p["name"]: p for p in data["programs"]}
+    assert programs["forward_without_mask"]["calls"] == [0, 3] and programs["forward_with_mask"]["calls"] == [1, 2]
+    assert programs["forward_with_mask"]["file"] == "forward_with_mask.pt2"
+    assert (models / "plan_dir" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-o", "one.pt2"], "argument -o/--output: not allowed with argument --plan"),
+        (["--json", "spec.json"], "--plan and --json do not combine: --json writes the spec of one program"),
+        (["--onnx", "m.onnx"], "symshape.load_plan(DIR).to_onnx(ONNX_DIR)"),
+        (["--executorch", "m.pte"], 'symshape.export_plan(model, inputs, bounds="config").to_executorch(FILE.pte)'),
+    ],
+)
+def test_export_plan_refuses_options_of_one_program(
+    models: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "export", "cli_models:masked", "--plan", "plan_dir", "-q", *extra)
+    assert code == 2 and message in err and out == ""
+    assert not (models / "plan_dir").exists()
+
+
+def test_export_plan_errors_are_one_message(models: Path, capsys: pytest.CaptureFixture) -> None:
+    (models / "taken").write_text("a file")
+    code, _, err = run(capsys, "export", "cli_models:masked", "--plan", "taken", "-q")
+    assert code == 2 and "--plan taken: exists and is not a directory" in err
+    # a call no program holds (the model cannot take x.shape[1] = 20): nothing written
+    code, out, err = run(capsys, "export", "cli_models:too_long", "--plan", "never", "-q")
+    assert code == 1 and "not covered: call #3" in out
+    assert "the plan does not hold the workload (call #3: no program of the plan holds this call (x=(2, 20, 4)))" in err
+    assert "Traceback" not in err and "failed while attempting to run meta" not in err  # torch's log stays out
+    assert not (models / "never").exists()
+    code, _, err = run(capsys, "export", "cli_models:masked", "--plan", "never", "--name", "nothing:3=foo", "-q")
+    assert code == 1 and "bad input sets: export_plan: names['nothing:3'] matches no axis" in err
+
+
+@pytest.mark.slow
+def test_export_plan_of_a_recorded_generate_generates_like_eager(models: Path, capsys: pytest.CaptureFixture) -> None:
+    from symshape.integrations.transformers.tiny_models import tiny_llama
+
+    code, out, err = run(capsys, "export", "cli_models:llama_workload", "--plan", "llama", "--dynamic", "batch")
+    assert code == 0, err
+    assert "prefill: past_len == 0" in out and "decode: seq_len == 1" in out
+    plan = symshape.load_plan(models / "llama")
+    model = tiny_llama(num_layers=1, hidden_size=32, seed=3)  # the factory's weights
+    model.generation_config.pad_token_id = 0
+    ids = torch.randint(1, 128, (3, 6), generator=torch.Generator().manual_seed(4))
+    expected = model.generate(input_ids=ids, max_new_tokens=4, do_sample=False)
+    with plan.bind(model) as bound:
+        got = model.generate(input_ids=ids, max_new_tokens=4, do_sample=False)
+    assert torch.equal(got, expected) and bound.calls == 4
 
 
 def test_python_dash_m_entry_point(models: Path) -> None:
@@ -306,8 +416,8 @@ def test_common_options_work_before_the_command_and_usage_errors_return_2(
 ) -> None:
     code, out, _ = run(capsys, "--format", "json", "infer", "cli_models:make")
     assert code == 0 and json.loads(out)["num_sets"] == 2  # --format before the subcommand is kept
-    code, _, err = run(capsys, "export", "cli_models:make")  # -o is required
-    assert code == 2 and "the following arguments are required: -o/--output" in err
+    code, _, err = run(capsys, "export", "cli_models:make")  # -o or --plan is required
+    assert code == 2 and "one of the arguments -o/--output --plan is required" in err
     assert run(capsys, "--help")[0] == 0
 
 

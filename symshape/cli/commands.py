@@ -1,4 +1,5 @@
-"""The commands: ``infer``, ``export``, ``demo``, and how their reports are written."""
+"""The commands: ``infer``, ``export`` (one program, or a plan with ``--plan``), ``demo``, and how
+their reports are written."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..infer import infer_dims
 from ..integrations.executorch import export_executorch, require_executorch
 from ..integrations.onnx import export_onnx, require_onnx
 from ..integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
+from ..plan import Plan, export_plan
 from ..report import Report, build, export_lines, render_text
 from ..report.facts import check_facts
 from ..report.rich import render_rich
@@ -106,6 +108,8 @@ def export_and_verify(
 
 
 def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
+    if args.plan:
+        return cmd_export_plan(args, progress)
     if args.executorch:
         require_executorch()  # the install hint before any work
     with progress.step(f"building model and inputs ({args.target})"):
@@ -143,6 +147,77 @@ def cmd_export(args: argparse.Namespace, progress: Progress) -> int:
     if args.executorch:
         _export_executorch(args, model, inputs, progress)
     return OK
+
+
+#: What ``--plan`` does not combine with, and what to do instead.
+_NOT_WITH_PLAN = {
+    "json": "--json writes the spec of one program; with --plan every program's spec is in DIR/manifest.json",
+    "onnx": "--onnx converts one program; convert the plan in Python: symshape.load_plan(DIR).to_onnx(ONNX_DIR)",
+    "executorch": "--executorch lowers one program; a plan lowers in Python, with bounded dims: "
+    'symshape.export_plan(model, inputs, bounds="config").to_executorch(FILE.pte)',
+}
+
+
+def cmd_export_plan(args: argparse.Namespace, progress: Progress) -> int:
+    """``export --plan DIR``: ``symshape.export_plan`` on the factory's input sets, the
+    plan's report, and ``Plan.save(DIR)`` when every call is held and every check passed."""
+    for option, why in _NOT_WITH_PLAN.items():
+        if getattr(args, option):
+            raise CliError(f"--plan and --{option} do not combine: {why}", USAGE)
+    directory = Path(args.plan)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--plan {args.plan}: exists and is not a directory", USAGE)
+    with progress.step(f"building model and inputs ({args.target})"):
+        model, inputs = call_factory(args.target)
+    verify = not args.no_verify
+    with progress.step(
+        f"exporting a plan from {len(inputs)} input set(s): one program per regime, each checked against eager"
+        + (" on its calls and probes" if verify else " on its calls")
+    ):
+        plan = export_plan(
+            model, inputs, names=parse_names(args.name), dynamic=args.dynamic, verify=verify, strict=args.strict
+        )
+    if args.format == "json":
+        print(json.dumps(plan_summary(plan, directory), indent=1))
+    else:
+        print(plan.explain())
+    if verify:
+        bad = [f"{name}: check failed" for name, r in plan.programs.items() if r.verified and not r.ok]
+        bad += [f"call #{index}: {why}" for index, why in plan.coverage.uncovered]
+        if bad:
+            raise CliError(
+                f"the plan does not hold the workload ({'; '.join(bad)}); {args.plan} not written "
+                "(--no-verify saves without checking)"
+            )
+    with progress.step(f"saving the plan to {args.plan} (one .pt2 per program, manifest.json)"):
+        try:
+            plan.save(directory)
+        except OSError as exc:
+            raise CliError(f"cannot write the plan to {args.plan}: {exc}") from exc
+    if args.format != "json":
+        files = ", ".join(f"{name}.pt2" for name in plan.programs)
+        print(f"\nsaved the plan to {args.plan}: {files}, manifest.json (symshape.load_plan reads it back)")
+    return OK
+
+
+def plan_summary(plan: Plan, directory: Path) -> dict[str, Any]:
+    """``--format json``: the programs, their regions and dims, and the routing of each call."""
+    return {
+        "plan": str(directory),
+        "names": plan.names,
+        "programs": [
+            {
+                "name": name,
+                "file": f"{name}.pt2",
+                "region": str(plan.contracts[name].region),
+                "dims": list(result.spec.dims),
+                "calls": [i for i, routed in plan.coverage.routed.items() if routed == name],
+                "ok": result.ok,
+            }
+            for name, result in plan.programs.items()
+        ],
+        "uncovered": [index for index, _ in plan.coverage.uncovered],
+    }
 
 
 def _export_onnx(args: argparse.Namespace, model: Any, inputs: list[Any], result: Any, progress: Progress) -> None:

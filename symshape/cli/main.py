@@ -4,6 +4,7 @@
     symshape export MODULE:FACTORY -o FILE.pt2        infer, export, verify, torch.export.save
                    [--onnx FILE.onnx]                 also ONNX with symshape's dim names (symshape[onnx])
                    [--executorch FILE.pte]            also ExecuTorch (XNNPACK), bounded dims (symshape[executorch])
+    symshape export MODULE:FACTORY --plan DIR         an export plan: one program per regime, Plan.save(DIR)
     symshape demo                                     a built-in tiny Llama, end to end
 
 ``FACTORY`` is a callable in ``MODULE`` (a module name importable from the current
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -77,10 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_infer)
 
     p = sub.add_parser(
-        "export", parents=[common], help="infer, export, verify against eager, save with torch.export.save"
+        "export",
+        parents=[common],
+        help="infer, export, verify against eager, save with torch.export.save (or an export plan: --plan DIR)",
     )
     p.add_argument("target", metavar="MODULE:FACTORY", help=target_help)
-    p.add_argument("-o", "--output", required=True, metavar="FILE.pt2", help="where to save the ExportedProgram")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", metavar="FILE.pt2", help="where to save the ExportedProgram")
+    where.add_argument(
+        "--plan",
+        metavar="DIR",
+        help="write an export plan instead of one program: one program per regime of the input sets (prefill, "
+        "decode, an optional argument given or not, ...), each with its region, routed by region; saved with "
+        "Plan.save(DIR) (one .pt2 per program and manifest.json), read back with symshape.load_plan(DIR)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the final spec (and the report facts) as JSON")
     p.add_argument("--name", action="append", metavar="KEY=NAME", help=names_help)
     p.add_argument("--dynamic", action="append", metavar="AXIS", help=dynamic_help)
@@ -118,7 +130,10 @@ def _foreign_output_hidden(debug: bool) -> Iterator[None]:
     if debug:
         yield
         return
-    with warnings.catch_warnings(), quiet_loggers(*FOREIGN_LOGGERS):
+    # CRITICAL: torch logs some failures it recovers from at ERROR, with a traceback
+    # (fake_tensor's "failed while attempting to run meta for aten.add.Tensor" while a plan
+    # tries a regime); symshape reports the failure itself.
+    with warnings.catch_warnings(), quiet_loggers(*FOREIGN_LOGGERS, level=logging.CRITICAL):
         warnings.simplefilter("ignore")
         yield
 

@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from ..exporting import ExportResult
-from ..integrations.transformers import is_cache
-from .bind import Binding, restore_caches
+from .bind import Binding, run_routed
 from .contract import Contract
-from .errors import NotCoveredError
+from .executorch import ExecuTorchPlan, plan_to_executorch
 from .explain import explain_plan
 from .info import Coverage, ProgramInfo
-from .messages import miss_message
 from .onnx import plan_to_onnx
 from .region import Region
 from .routing import Parameter, Router, make_route
+from .sides import first_route
 from .storage import read_plan, save_plan
 
 
@@ -64,26 +63,12 @@ class Plan:
 
     def route(self, *args: Any, **kwargs: Any) -> str:
         """The name of the program that would run this call (nothing runs)."""
-        for candidate in self.router.candidates(args, kwargs):
-            return candidate.route.name
-        raise NotCoveredError(miss_message(self.router, args, kwargs, []))
+        return first_route(self.router, args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the call through the program whose region holds it. A cache argument is
         updated in place with the program's returned cache, as eager ``forward`` does."""
-        errors: list[tuple[str, str]] = []
-        for candidate in self.router.candidates(args, kwargs):
-            route = candidate.route
-            try:
-                outputs = route.run(*candidate.args, **candidate.kwargs)
-            except Exception as exc:  # a guard of the program rejected it: try the next one
-                errors.append((route.name, f"{type(exc).__name__}: {exc}"))
-                continue
-            values = route.layout.join(candidate.args, candidate.kwargs)
-            caches = {n: v for n, v in values.items() if is_cache(v)}
-            caches.update(candidate.replaced)
-            return restore_caches(outputs, caches)
-        raise NotCoveredError(miss_message(self.router, args, kwargs, errors))
+        return run_routed(self.router, args, kwargs)
 
     def bind(self, model: Any, method: str = "forward") -> Binding:
         """``with plan.bind(model): model.generate(...)``: every call of ``model.<method>``
@@ -99,6 +84,11 @@ class Plan:
     def to_onnx(self, directory: str | Path, *, verify: bool = True) -> dict[str, Any]:
         """One ``.onnx`` per program (``symshape.export_onnx``), with the plan's dim names."""
         return plan_to_onnx(self, Path(directory), verify=verify)
+
+    def to_executorch(self, path: str | Path, *, verify: bool = True) -> ExecuTorchPlan:
+        """One ``.pte`` with one method per program (XNNPACK), routed like the plan; every dim
+        needs a max (``export_plan(..., bounds="config")``). See :mod:`.executorch`."""
+        return plan_to_executorch(self, path, verify=verify)
 
     def explain(self) -> str:
         """The programs, their regions, the calls each holds, and why the split happened."""

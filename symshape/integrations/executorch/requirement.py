@@ -16,11 +16,12 @@ _IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
 class ExecuTorchApi(NamedTuple):
-    """The three executorch entry points symshape uses."""
+    """The executorch entry points symshape uses."""
 
     to_edge_transform_and_lower: Any
     XnnpackPartitioner: Any
     Runtime: Any
+    EdgeCompileConfig: Any = None  # the lowering's options (its IR verifier, see :mod:`.lowering`)
 
 
 def require_executorch() -> ExecuTorchApi:
@@ -29,10 +30,10 @@ def require_executorch() -> ExecuTorchApi:
     try:
         with quiet_loggers(*_IMPORT_LOGGERS):
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-            from executorch.exir import to_edge_transform_and_lower
+            from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
             from executorch.runtime import Runtime
     except ImportError as exc:
         raise SymshapeError(
             f"export_executorch needs the optional dependency executorch ({exc}). Install it with: {INSTALL_HINT}"
         ) from exc
-    return ExecuTorchApi(to_edge_transform_and_lower, XnnpackPartitioner, Runtime)
+    return ExecuTorchApi(to_edge_transform_and_lower, XnnpackPartitioner, Runtime, EdgeCompileConfig)
