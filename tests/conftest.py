@@ -16,6 +16,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # `make test` runs one worker per core: no thread oversubscription
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on shared cores: one intra-op thread is an order of magnitude faster
+    (``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module that wants it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def export_with(model: Any, spec: symshape.DimSpec) -> torch.export.ExportedProgram:
     """torch.export.export with the spec, non-strict, as the issues ask."""
     return torch.export.export(model, spec.args, spec.kwargs, dynamic_shapes=spec.dynamic_shapes, strict=False)

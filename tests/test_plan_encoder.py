@@ -22,14 +22,7 @@ from .generation_models import seq2seq as seq2seq_model
 from .generation_models import whisper as whisper_model
 from .zoo import WHISPER_ENC_LEN
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on shared cores: one intra-op thread is an order of magnitude faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _first_layer(stack) -> torch.nn.Module:

@@ -21,13 +21,7 @@ from symshape.plan.executorch import ExecuTorchPlan
 pytest.importorskip("executorch", reason="the symshape[executorch] extra is not installed")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on shared cores: one intra-op thread is faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Masked(torch.nn.Module):
