@@ -4,6 +4,8 @@ names, against the observed values, with the model line that forced it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from ..errors import CONTRADICTION, OTHER, UNFIXABLE, ExportError, Problem
 from ..spec import DimSpec
@@ -99,22 +101,28 @@ def _unfixable_problem(spec: DimSpec, raw: str, bullet: str, sources: dict[str, 
 _UNPROVEN = re.compile(r"Not all values of (\w+) = .*? satisfy the generated guard (.*?)\.?$")
 
 
+def _unproven(violation: Violation, dims: set[str], guards: GuardTranslator) -> Iterator[tuple[str, str, Any]]:
+    """``(dim, guard as read, translated guard or None)`` for each guard torch could not
+    prove for one of ``dims``."""
+    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
+        match = _UNPROVEN.match(raw)
+        if match is None or match.group(1) not in dims:
+            continue
+        readable = _UNPROVEN.match(bullet)
+        yield match.group(1), readable.group(2) if readable else match.group(2), guards.condition(match.group(2))
+
+
 def unprovable_dims(spec: DimSpec, violation: Violation, *, include_unnamed: bool = False) -> list[tuple[str, str]]:
     """``(dim, guard)`` for each dim torch could not prove a guard for, where z3 proves
     the guard holds for every non-negative size (torch's limit, not the model's).
     Dims already exported as ``Dim.DYNAMIC`` count only with ``include_unnamed``."""
     named = {d.name for d in spec.dim_rows if include_unnamed or not d.unnamed}
     guards = GuardTranslator(spec)
-    found = []
-    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
-        match = _UNPROVEN.match(raw)
-        if match is None or match.group(1) not in named:
-            continue
-        guard = guards.condition(match.group(2))
-        if guard is not None and guards.always_true(guard.condition):
-            readable = _UNPROVEN.match(bullet)
-            found.append((match.group(1), readable.group(2) if readable else match.group(2)))
-    return found
+    return [
+        (dim, text)
+        for dim, text, guard in _unproven(violation, named, guards)
+        if guard is not None and guards.always_true(guard.condition)
+    ]
 
 
 def unproven_but_observed(spec: DimSpec, violation: Violation, dims: set[str]) -> list[tuple[str, str]] | None:
@@ -127,19 +135,14 @@ def unproven_but_observed(spec: DimSpec, violation: Violation, dims: set[str]) -
     guards = GuardTranslator(spec)
     values = spec.dim_values
     found = []
-    for raw, bullet in zip(violation.raw_bullets, violation.bullets):
-        match = _UNPROVEN.match(raw)
-        if match is None or match.group(1) not in dims:
-            continue
-        guard = guards.condition(match.group(2))
+    for dim, text, guard in _unproven(violation, dims, guards):
         if guard is None:
             return None
         for index in range(spec.num_sets):
             sizes = [guards.variables[d] == v[index] for d, v in values.items()]
             if not guards.always_true(guard.condition, *sizes):
                 return None
-        readable = _UNPROVEN.match(bullet)
-        found.append((match.group(1), readable.group(2) if readable else match.group(2)))
+        found.append((dim, text))
     return found if {d for d, _ in found} >= dims else None
 
 
