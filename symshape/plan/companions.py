@@ -25,6 +25,7 @@ import torch
 from ..core import trees
 from ..core.copying import copy_set, is_shape_only
 from ..core.paths import argument_of, axis_key, axis_label
+from ..core.preserve import modules_kept
 from ..core.rows import STATIC
 from ..core.sizes import fresh_size
 from ..infer.naming import conventional_name
@@ -135,7 +136,7 @@ def companion(
     try:
         built = resize_set(first.values, targets, cyclic)
         args, kwargs = first.layout.split(copy_set(built))
-        with torch.no_grad():
+        with torch.no_grad(), modules_kept(model):  # a companion must not change the user's model
             model(*args, **kwargs)
     except Exception:  # the model refuses the resized call: no companion
         return None, [], []
