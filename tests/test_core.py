@@ -3,12 +3,18 @@ structured errors and records the stages pass on."""
 
 from __future__ import annotations
 
+import collections
+import copy
+import inspect
+import itertools
 import json
 
 import pytest
 import torch
+import torch.utils._pytree as pytree
 
 import symshape
+from symshape.core import binding, copying, trees
 from symshape.core.copying import copy_set, is_shape_only, meta_copy
 from symshape.core.linear import format_comparison, format_linear
 from symshape.core.paths import argument_of, axis_key, axis_label
@@ -67,6 +73,112 @@ def test_copies_never_share_storage_and_meta_copies_own_none() -> None:
     shapes = meta_copy(values)
     assert shapes["x"].device.type == "meta" and tuple(shapes["x"].shape) == (2, 3)
     assert is_shape_only(shapes) and not is_shape_only(values)
+
+
+def test_a_copy_keeps_aliasing_and_grad_and_shares_no_storage() -> None:
+    shared, grad = torch.ones(3), torch.ones(2, requires_grad=True)
+    values = {"a": shared, "b": [shared, (grad, 4, "s", None)], "c": collections.OrderedDict(x=torch.zeros(1))}
+    copied = copy_set(values)
+    assert copied["a"] is copied["b"][0] and copied["a"] is not shared  # one tensor twice: one copy, twice
+    assert copied["a"].untyped_storage().data_ptr() != shared.untyped_storage().data_ptr()
+    assert copied["b"][1][0].requires_grad and copied["b"][1][0] is not grad
+    assert copied["b"][1][1:] == (4, "s", None) and type(copied["c"]) is collections.OrderedDict
+    assert pytree.tree_structure(copied) == pytree.tree_structure(values)
+
+
+def test_a_cache_is_copied_by_its_own_unflatten_and_shares_nothing() -> None:
+    from .test_caches import dynamic_cache, linear_cache, same, snapshot, static_cache
+
+    for cache in (dynamic_cache(2, 3), static_cache(2, 3), linear_cache(2, 3)):
+        values = {"cache": cache, "x": torch.ones(2)}
+        before = snapshot(values)
+        leaves, spec = trees.flatten(values)
+        assert copying._rebuilds(spec)  # symshape's registration: rebuilt from leaves and context
+        copied = copy_set(values)
+        assert same(snapshot(copied), snapshot(copy.deepcopy(values)))
+        originals = {t.untyped_storage().data_ptr() for t in leaves if isinstance(t, torch.Tensor) and t.numel()}
+        assert not originals & {t.untyped_storage().data_ptr() for t in trees.leaves(copied) if t.numel()}
+        copied["cache"].update(torch.ones(2, 2, 1, 8), torch.ones(2, 2, 1, 8), 1)  # forward mutates caches
+        assert same(snapshot(values), before)
+
+
+class _Note:
+    """An attribute symshape cannot encode: kept in the cache's context as the object itself."""
+
+
+def test_a_cache_holding_an_unencodable_object_is_deep_copied() -> None:
+    from .test_caches import dynamic_cache
+
+    cache = dynamic_cache(2, 3)
+    cache.note = _Note()
+    copied = copy_set({"cache": cache})["cache"]
+    assert isinstance(copied.note, _Note) and copied.note is not cache.note  # deepcopy: not shared
+
+
+class _Lossy:
+    """Registered by a user with an unflatten that loses ``tag``: not rebuilt, deep-copied."""
+
+    def __init__(self, x: torch.Tensor, tag: list[str]) -> None:
+        self.x, self.tag = x, tag
+
+
+pytree.register_pytree_node(_Lossy, lambda o: ([o.x], None), lambda xs, _: _Lossy(xs[0], []))
+
+
+def test_a_container_someone_else_registered_is_deep_copied() -> None:
+    lossy = _Lossy(torch.ones(2), ["kept"])
+    copied = copy_set({"v": lossy})["v"]
+    assert copied.tag == ["kept"] and copied.tag is not lossy.tag and copied.x is not lossy.x
+
+
+def test_unflatten_rebuilds_what_pytree_rebuilds() -> None:
+    point = collections.namedtuple("point", "a b")
+    trees_ = [
+        {"a": [1, [], (2, None)], "b": point(3, [4]), "c": collections.OrderedDict(x=5)},
+        {"d": collections.defaultdict(list, {"k": [6]}), "e": collections.deque([7, 8], maxlen=3)},
+        [[[]], [9]],
+        10,
+    ]
+    for tree in trees_:
+        leaves, spec = pytree.tree_flatten(tree)
+        got, want = trees.unflatten(leaves, spec), pytree.tree_unflatten(leaves, spec)
+        assert repr(got) == repr(want) and pytree.tree_structure(got) == spec
+    with pytest.raises(ValueError, match="leaves"):
+        trees.unflatten([1], pytree.tree_structure([1, 2]))
+
+
+def test_the_plain_bind_agrees_with_signature_bind() -> None:
+    def a(x, y=1): ...
+    def b(x, /, y, *, z, w=2): ...
+    def c(x, *args, y=1, **kw): ...
+    def d(*args, **kwargs): ...
+    def e(x, y, /): ...
+    def f(*, k): ...
+
+    names = ["x", "y", "z", "w", "k", "q", "args", "kw"]
+    taken = 0
+    for signature in map(inspect.signature, (a, b, c, d, e, f)):
+        for count in range(4):
+            for keys in itertools.chain.from_iterable(itertools.combinations(names, r) for r in range(4)):
+                args, kwargs = tuple(range(count)), {k: k for k in keys}
+                got = binding._plain_bind(signature, args, kwargs)
+                if got is None:
+                    continue  # Signature.bind decides (or raises)
+                taken += 1
+                assert list(got.items()) == list(signature.bind(*args, **kwargs).arguments.items())
+    assert taken >= 10
+
+
+def test_a_cached_signature_follows_its_function() -> None:
+    def forward(x, y=1): ...
+
+    assert list(binding._cached_signature(forward).parameters) == ["x", "y"]
+    forward.__signature__ = inspect.Signature([inspect.Parameter("z", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+    assert list(binding._cached_signature(forward).parameters) == ["z"]
+    module = _Fixed()
+    assert binding._cached_signature(module.forward) is binding._cached_signature(module.forward)
+    assert list(binding._cached_signature(module.forward).parameters) == ["x"]  # bound: no self
+    assert list(binding._cached_signature(_Fixed.forward).parameters) == ["self", "x"]  # the function itself
 
 
 class _Fixed(torch.nn.Module):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import symshape
+from symshape.core.rows import AxisTable
 
 from .conftest import export_with
 
@@ -31,6 +32,26 @@ def test_json_round_trip_is_lossless() -> None:
     assert json.loads(text)["format"] == "symshape.DimSpec"
     # Example tensors are data, not contract.
     assert back.args == () and back.kwargs == {}
+
+
+def test_rows_are_built_on_first_read_from_the_columns() -> None:
+    spec = _spec()
+    assert spec._axes is None  # infer_dims keeps columns; dynamic_shapes needs no rows
+    shapes = repr(spec.dynamic_shapes)
+    assert spec._axes is None
+    rows = spec.axes
+    assert rows is spec.axes and all(isinstance(r, symshape.AxisRow) for r in rows)
+    assert AxisTable.from_rows(rows).rows() == rows
+    back = symshape.DimSpec.from_json(spec.to_json())  # rows from JSON: columns made from them
+    assert back.axes == rows and repr(back.dynamic_shapes) == shapes
+    assert json.loads(spec.to_json())["template"] == spec.to_dict()["template"]  # lists, as JSON reads them
+
+
+def test_a_row_changed_in_place_is_what_the_torch_objects_use() -> None:
+    spec = _spec()
+    index = next(i for i, r in enumerate(spec.axes) if r.label == "pair[1][0].shape[0]")
+    spec.axes[index] = spec.axes[index]._replace(expr="7", role="static", terms=(), const=7)
+    assert spec.dynamic_shapes["pair"][1][0] is None
 
 
 def test_from_json_rejects_other_documents() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,14 +26,18 @@ def role_of(terms: Sequence[tuple[Any, int]], const: int) -> str:
     return SUM
 
 
-def root_minimums(axes: Sequence[AxisRow]) -> dict[str, int]:
+def root_minimums(axes: Sequence[AxisRow] | AxisTable) -> dict[str, int]:
     """The smallest value each root needs so that its derived axes stay >= 0
     (``x - 3`` needs ``x >= 3``); roots that need none are absent."""
+    if isinstance(axes, AxisTable):
+        described: Iterable[tuple[str, str, tuple[tuple[str, int], ...], int]] = axes.described  # each kind once
+    else:
+        described = ((row.expr, row.role, row.terms, row.const) for row in axes)
     derived: dict[str, list[tuple[int, int]]] = {}
-    for row in axes:
-        if row.role == DERIVED:
-            ((name, coef),) = row.terms
-            derived.setdefault(name, []).append((coef, row.const))
+    for _, role, terms, const in described:
+        if role == DERIVED:
+            ((name, coef),) = terms
+            derived.setdefault(name, []).append((coef, const))
     found = {name: root_min(pairs) for name, pairs in derived.items()}
     return {name: low for name, low in found.items() if low is not None}
 
@@ -57,6 +61,53 @@ class AxisRow(NamedTuple):
     @property
     def label(self) -> str:
         return axis_label(self.path, self.axis)
+
+
+#: What an axis is, shared by every axis of a class: (expr, role, terms, const).
+Described = tuple[str, str, tuple[tuple[str, int], ...], int]
+
+
+@dataclass(frozen=True, eq=False)
+class AxisTable:
+    """Every :class:`AxisRow` of a contract as parallel columns, one entry per row.
+
+    What a spec keeps until someone reads ``spec.axes``: the columns are the
+    observation's own tuples (paths, leaves, axes and value vectors are shared, not
+    copied) and each class is described once (``kind`` indexes ``described``). Tens of
+    thousands of ``NamedTuple`` rows stay tracked by the garbage collector (CPython
+    untracks plain tuples only), and every full collection walks them; these tuples of
+    strings and ints do not add a tracked object per row.
+    """
+
+    path: tuple[str, ...]
+    axis: tuple[int | None, ...]
+    values: tuple[tuple[int, ...], ...]
+    leaf: tuple[int, ...]
+    is_int: tuple[bool, ...]
+    kind: tuple[int, ...]
+    described: tuple[Described, ...]
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def rows(self) -> list[AxisRow]:
+        """The rows, in column order (what ``spec.axes`` holds)."""
+        make = AxisRow._make
+        return [
+            make((path, axis, expr, values, role, leaf, terms, const, is_int))
+            for path, axis, values, leaf, is_int, (expr, role, terms, const) in zip(
+                self.path, self.axis, self.values, self.leaf, self.is_int, map(self.described.__getitem__, self.kind)
+            )
+        ]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[AxisRow]) -> AxisTable:
+        if not rows:
+            return cls((), (), (), (), (), (), ())
+        index: dict[Described, int] = {}
+        kind = tuple(index.setdefault((r.expr, r.role, r.terms, r.const), len(index)) for r in rows)
+        path, axis, _, values, _, leaf, _, _, is_int = zip(*rows)
+        return cls(path, axis, values, leaf, is_int, kind, tuple(index))
 
 
 @dataclass(frozen=True)

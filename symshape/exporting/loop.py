@@ -23,7 +23,7 @@ from .messages import Violation, parse_violation, range_guards
 from .readback import read_program
 from .refine import Contradiction, apply_fixes, require, unnamed
 from .result import ExportResult
-from .trace import exportable, name_symbols, source_lines, trace
+from .trace import TraceFailure, exportable, name_symbols, source_lines, trace
 
 #: Refinement rounds before giving up (each is one trace).
 MAX_ROUNDS = 8
@@ -59,10 +59,11 @@ def export(
     symbols: dict[str, str] = {}
     stated, fallback = False, None  # model-required relations: stated once; the program before it
     deferred = False  # guards torch cannot prove for a named Dim: checked at run time
+    failures: list[TraceFailure] = []  # the failed trace's guards and model lines, for the error
     for round_ in range(1, max_rounds + 1):  # noqa: B007 - after the loop, round_ is the number of traces
         try:
             with stopping_early(spec, strict, deferred):
-                program = trace(module, spec, layout, strict, symbols, fake_tensor_cache, deferred)
+                program = trace(module, spec, layout, strict, symbols, fake_tensor_cache, deferred, failures)
         except Exception as exc:  # torch raises many types; only violations are refined
             stop = _divisibility_stop(exc)
             message = name_symbols(getattr(exc, "msg", None) or str(exc), symbols, spec)
@@ -93,7 +94,7 @@ def export(
                 )
                 break
             if contradictions or not applied:
-                sources = source_lines(module, spec, layout, strict)
+                sources = source_lines(module, spec, layout, strict, failures)
                 raise explained_error(spec, violation, contradictions, skipped, sources) from None
             refinements += applied
             spec = new_spec

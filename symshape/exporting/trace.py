@@ -8,6 +8,7 @@ import inspect
 import linecache
 import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,14 @@ def trace(
     symbols: dict[str, str],
     fake_tensor_cache: bool,
     deferred: bool = False,
+    failures: list[TraceFailure] | None = None,
 ) -> torch.export.ExportedProgram:
     """One torch.export trace; ``symbols`` receives ``{"s77": "x.shape[0]"}`` for the
     symbols torch created, so that messages never show a bare ``s77``.
+
+    ``failures`` is emptied, and receives this trace's :class:`TraceFailure` if it fails:
+    the guards torch added, each with the model line that added it. Pass it on to
+    :func:`source_lines`, which then names the model code without tracing again.
 
     ``deferred`` asks torch to check at run time the guards it cannot prove for a named
     Dim (``prefer_deferred_runtime_asserts_over_guards``), instead of refusing the Dim.
@@ -43,7 +49,10 @@ def trace(
     guards), so it is off during symshape's traces unless asked for.
     """
     dynamic_shapes = layout.nest(spec.shapes_by_input)
-    _FAILED.pop(module, None)
+    if failures is not None:
+        failures.clear()
+    else:  # transitional: a caller that passes no record (see _FAILED)
+        _FAILED.pop(module, None)
     with (
         trace_scope(module),
         _torch.recording_symbols() as recorded,
@@ -60,7 +69,11 @@ def trace(
                 prefer_deferred_runtime_asserts_over_guards=deferred,
             )
         except Exception:
-            _FAILED[module] = _Failure(spec, strict, _guard_lines(guards, recorded))
+            failure = TraceFailure(spec, strict, _guard_lines(guards, recorded))
+            if failures is not None:
+                failures.append(failure)
+            else:
+                _FAILED[module] = failure
             raise
         finally:
             for symbol, source in recorded.items():
@@ -124,16 +137,18 @@ class _GuardLine:
 
 
 @dataclass(frozen=True)
-class _Failure:
-    """The last failed trace of a module: what it was traced with, and its guards."""
+class TraceFailure:
+    """A failed trace: what it was traced with, and the guards it recorded."""
 
     spec: DimSpec
     strict: bool
     guards: list[_GuardLine]
 
 
-#: Each module's last failed trace (weak: a record dies with its module).
-_FAILED: weakref.WeakKeyDictionary[torch.nn.Module, _Failure] = weakref.WeakKeyDictionary()
+#: Transitional, for a caller of :func:`trace` that passes no ``failures`` list: each
+#: module's last failed trace (weak: a record dies with its module). ``exporting.loop``
+#: passes one list to ``trace`` and ``source_lines``; then this can go.
+_FAILED: weakref.WeakKeyDictionary[torch.nn.Module, TraceFailure] = weakref.WeakKeyDictionary()
 
 
 def _guard_lines(guards: list[_torch.GuardEvent], recorded: dict[str, str]) -> list[_GuardLine]:
@@ -173,17 +188,25 @@ def _implied(line: _GuardLine, spec: DimSpec) -> bool:
         return False
 
 
-def source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, strict: bool) -> dict[str, list[str]]:
+def source_lines(
+    module: torch.nn.Module,
+    spec: DimSpec,
+    layout: Layout,
+    strict: bool,
+    failures: Sequence[TraceFailure] | None = None,
+) -> dict[str, list[str]]:
     """Model code that added each failing guard, by dim name.
 
-    The trace that failed recorded every guard with its model line (``trace``): a dim
-    the model fixed to one value gets the line that fixed it, another dim the lines of
-    its guards the contract does not state already. Only when that trace left nothing
-    (or another one ran since) is the model traced again, with ``draft_export``, which
-    records the user stack of every guard it had to add (torch's violation message in
-    non-strict mode does not carry it).
+    ``failures`` is what :func:`trace` recorded: the trace that failed recorded every
+    guard with its model line. A dim the model fixed to one value gets the line that
+    fixed it, another dim the lines of its guards the contract does not state already.
+    Only when that trace left nothing (or was traced with another spec) is the model
+    traced again, with ``draft_export``, which records the user stack of every guard it
+    had to add (torch's violation message in non-strict mode does not carry it).
     """
-    failure = _FAILED.get(module)
+    if failures is None:  # transitional (see _FAILED)
+        failures = [found] if (found := _FAILED.get(module)) is not None else []
+    failure = failures[-1] if failures else None
     if failure is not None and failure.spec is spec and failure.strict == strict:
         found = _lines_by_dim(spec, failure.guards)
         if found:

@@ -10,9 +10,10 @@ import torch
 from ..core import trees
 from ..core.binding import Layout, normalise
 from ..core.copying import copy_set, is_shape_only
-from ..core.rows import AxisRow, DimRow, RelationRow, role_of, root_minimums
+from ..core.paths import axis_label
+from ..core.rows import AxisTable, DimRow, RelationRow, role_of, root_minimums
 from ..spec import DimSpec
-from ..spec.template import build_template
+from ..spec.template import template_of
 from .bounds import apply_bounds
 from .declared import declared_columns, never_varied
 from .example import choose_example, safe_example
@@ -112,7 +113,7 @@ def infer_with_sets(
     with trees.known(zip(obs_sets, observation.flats)):  # observed: flattened once, not again to copy
         example = copy_set(obs_sets[example_index])
     args, kwargs = layout.split(example)
-    axes = _axis_rows(observation, solution, dim_names)
+    axes = _axis_table(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
     spec = DimSpec(
         dim_rows=_dim_rows(solution, dim_names, axes),
@@ -123,7 +124,7 @@ def infer_with_sets(
         num_sets=observation.num_sets,
         example_index=example_index,
         layout=layout,
-        template=build_template(obs_sets[example_index]),
+        template=template_of(observation.flats[example_index].spec),  # the spec of the observed flatten
         args=args,
         kwargs=kwargs,
         never_varied=never_varied(observation, solution),
@@ -160,26 +161,34 @@ def _what_to_record(observation: Observation, solution: Solution, names: list[st
     )
 
 
-def _axis_rows(observation: Observation, solution: Solution, names: list[str]) -> list[AxisRow]:
-    """One row per column, in column order; each class (and each static value) is
-    described once, and rows are built from parallel columns."""
-    by_class = [_described(expr, names) for expr in solution.class_expr]
-    static: dict[int, tuple[str, str, tuple, int]] = {}
-    paths, kinds = observation.paths, observation.kinds
-    rows = []
-    append, make = rows.append, AxisRow._make
-    for leaf, axis, values, cls in zip(
-        observation.column_leaf, observation.column_axis, observation.column_values, solution.column_class
-    ):
-        if cls >= 0:
-            text, role, terms, const = by_class[cls]
-        else:
-            described = static.get(values[0])
-            if described is None:
-                described = static[values[0]] = _described(LinExpr((), values[0]), names)
-            text, role, terms, const = described
-        append(make((paths[leaf], axis, text, values, role, leaf, terms, const, kinds[leaf] == INT)))
-    return rows
+def _axis_table(observation: Observation, solution: Solution, names: list[str]) -> AxisTable:
+    """The axis rows as columns, in column order: the observation's columns as they are,
+    and each class (and each static value) described once."""
+    described = [_described(expr, names) for expr in solution.class_expr]
+    static: dict[int, int] = {}  # value -> its kind
+
+    def static_kind(value: int) -> int:
+        found = static.get(value)
+        if found is None:
+            found = static[value] = len(described)
+            described.append(_described(LinExpr((), value), names))
+        return found
+
+    kind = tuple(
+        cls if cls >= 0 else static_kind(values[0])
+        for cls, values in zip(solution.column_class, observation.column_values)
+    )
+    leaf = observation.column_leaf
+    is_int = tuple(k == INT for k in observation.kinds)
+    return AxisTable(
+        path=tuple(map(observation.paths.__getitem__, leaf)),
+        axis=observation.column_axis,
+        values=observation.column_values,
+        leaf=leaf,
+        is_int=tuple(map(is_int.__getitem__, leaf)),
+        kind=kind,
+        described=tuple(described),
+    )
 
 
 def _described(expr: LinExpr, names: list[str]) -> tuple[str, str, tuple[tuple[str, int], ...], int]:
@@ -188,15 +197,18 @@ def _described(expr: LinExpr, names: list[str]) -> tuple[str, str, tuple[tuple[s
     return expr.format(names), role_of(expr.terms, expr.const), terms, expr.const
 
 
-def _dim_rows(solution: Solution, names: list[str], axes: list[AxisRow]) -> list[DimRow]:
+def _dim_rows(solution: Solution, names: list[str], axes: AxisTable) -> list[DimRow]:
     lows = root_minimums(axes)
     return [DimRow(name, lows.get(name), None, solution.class_values[cls]) for name, cls in zip(names, solution.roots)]
 
 
 def _relation_row(observation: Observation, solution: Solution, names: list[str], relation: Relation) -> RelationRow:
-    members = tuple(map(observation.label, solution.classes[relation.target]))
+    columns = solution.classes[relation.target]
+    axes = tuple(map(observation.column_axis.__getitem__, columns))
+    paths = map(observation.paths.__getitem__, map(observation.column_leaf.__getitem__, columns))
+    members = tuple(map(axis_label, paths, axes))  # observation.label of each, without a call each
     rhs = relation.expr.format(names)
-    all_tensors = all(observation.column_axis[c] is not None for c in solution.classes[relation.target])
+    all_tensors = None not in axes
     return RelationRow(
         kind=relation.kind,
         expr=" = ".join((*members, rhs)),

@@ -183,8 +183,7 @@ def observe_sets(sets: Sequence[dict[str, Any]]) -> Observation:
     )
     # One tuple per distinct value vector (a static axis of 10,000 leaves is one (3, 3, 3)):
     # fewer live objects, and the garbage collector's full pass stays away.
-    distinct: dict[tuple[int, ...], tuple[int, ...]] = {}
-    column_values = tuple(distinct.setdefault(v, v) for v in zip(*(chain.from_iterable(p) for p in parts)))
+    column_values = tuple(map(_Interned().__getitem__, zip(*(chain.from_iterable(p) for p in parts))))
     tensors = [i for i, k in enumerate(kinds) if k == TENSOR]
     return Observation(
         len(sets),
@@ -205,7 +204,7 @@ def _tensor_leaves(paths: Sequence[str], per_set: Sequence[Sequence[torch.Tensor
     sizes streamed leaf by leaf. Reading ``.shape`` twice costs less than keeping a list
     of ``torch.Size`` per set alive: with 10,000s of leaves, such live temporaries are what
     makes the garbage collector run a full pass (over every tensor in the process)."""
-    ranks = [list(map(len, map(_SHAPE, leaves))) for leaves in per_set]
+    ranks = [list(map(_NDIM, leaves)) for leaves in per_set]  # no torch.Size built
     if any(r != ranks[0] for r in ranks[1:]):
         index = next(i for i in range(len(paths)) if any(r[i] != ranks[0][i] for r in ranks))
         _raise_rank(paths[index], [leaves[index].shape for leaves in per_set], ranks[0][index])
@@ -265,7 +264,16 @@ def _notes(paths: Sequence[str], per_set: Sequence[Sequence[Any]], tensors: Sequ
     return notes
 
 
+class _Interned(dict):
+    """``table[v]`` is the first vector equal to ``v`` (a lookup in C; a call only for a new one)."""
+
+    def __missing__(self, key: tuple[int, ...]) -> tuple[int, ...]:
+        self[key] = key
+        return key
+
+
 _SHAPE = attrgetter("shape")
+_NDIM = attrgetter("ndim")
 _DTYPE = attrgetter("dtype")
 _DEVICE = attrgetter("device")
 _IS_CPU = attrgetter("is_cpu")

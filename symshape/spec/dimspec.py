@@ -11,6 +11,7 @@ written to JSON, and a DimSpec read back from JSON has ``args == ()`` and
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import asdict, replace
 from functools import cached_property
 from typing import Any
@@ -18,9 +19,10 @@ from typing import Any
 from torch.export import Dim
 
 from ..core.binding import Layout
-from ..core.rows import ROOT, SUM, AxisRow, BoundRow, DimRow, NeverVaried, RelationRow, root_minimums
+from ..core.rows import ROOT, SUM, AxisRow, AxisTable, BoundRow, DimRow, NeverVaried, RelationRow, root_minimums
 from ..errors import InputsError
 from ..report import explain as explain_report
+from .template import template_json
 from .to_torch import make_dims, shapes_by_input
 
 FORMAT = "symshape.DimSpec"
@@ -34,7 +36,7 @@ class DimSpec:
         self,
         *,
         dim_rows: list[DimRow],
-        axes: list[AxisRow],
+        axes: list[AxisRow] | AxisTable,
         relations: list[RelationRow],
         rejected: list[RelationRow],
         notes: list[str],
@@ -48,7 +50,7 @@ class DimSpec:
         bounds: list[BoundRow] | None = None,
     ) -> None:
         self.dim_rows = dim_rows
-        self.axes = axes
+        self.axes = axes  # type: ignore[assignment]  # the setter takes rows or an AxisTable
         self.relations = relations
         self.rejected = rejected
         self.notes = notes
@@ -67,13 +69,14 @@ class DimSpec:
         self,
         *,
         dim_rows: list[DimRow] | None = None,
-        axes: list[AxisRow] | None = None,
+        axes: list[AxisRow] | AxisTable | None = None,
         relations: list[RelationRow] | None = None,
         rejected: list[RelationRow] | None = None,
     ) -> DimSpec:
         """The same spec (example, layout, notes) with new rows; each root's minimum is
         raised where a derived axis with a negative offset needs it (``x - 3``: ``x >= 3``)."""
-        axes = self.axes if axes is None else axes
+        if axes is None:
+            axes = self._axes if self._axes is not None else self._table  # rows are built only if read
         lows = root_minimums(axes)
         fixed = []
         for d in self.dim_rows if dim_rows is None else dim_rows:
@@ -110,6 +113,35 @@ class DimSpec:
             spec.bounds = [*self.bounds, why]
         return spec
 
+    # -- rows ------------------------------------------------------------------------
+    @property
+    def axes(self) -> list[AxisRow]:
+        """One row per leaf axis (an int leaf: one row, ``axis`` None), in flatten order."""
+        if self._axes is None:
+            self._axes = self._table.rows()  # type: ignore[union-attr]  # one of the two is set
+            self._built = tuple(self._axes)
+        return self._axes
+
+    @axes.setter
+    def axes(self, axes: list[AxisRow] | AxisTable) -> None:
+        self._built: tuple[AxisRow, ...] = ()  # the rows as built from the table (to see a change)
+        if isinstance(axes, AxisTable):
+            self._table: AxisTable | None = axes
+            self._axes: list[AxisRow] | None = None
+        else:
+            self._table, self._axes = None, axes
+
+    @property
+    def axis_table(self) -> AxisTable:
+        """The axes as columns (see :class:`~symshape.core.rows.AxisTable`), without building
+        rows; from the rows when they were given, or changed since they were built."""
+        rows = self._axes
+        if rows is not None and (
+            self._table is None or len(rows) != len(self._built) or not all(map(operator.is_, rows, self._built))
+        ):
+            self._table, self._built = AxisTable.from_rows(rows), tuple(rows)
+        return self._table  # type: ignore[return-value]  # set above when absent
+
     # -- torch objects -------------------------------------------------------------
     @cached_property
     def dims(self) -> dict[str, Dim]:
@@ -125,7 +157,7 @@ class DimSpec:
     def shapes_by_input(self) -> dict[str, Any]:
         """The dynamic shapes of each top-level input, by name, before the layout nests
         them (``*args`` into a tuple, ``**kwargs`` into a dict)."""
-        return shapes_by_input(self.axes, self.dim_rows, self.dims, self.template)
+        return shapes_by_input(self.axis_table, self.dim_rows, self.dims, self.template)
 
     @property
     def dim_values(self) -> dict[str, tuple[int, ...]]:
@@ -166,7 +198,7 @@ class DimSpec:
             "num_sets": self.num_sets,
             "example_index": self.example_index,
             "layout": self.layout.to_json(),
-            "template": self.template,
+            "template": template_json(self.template),
             "dims": [asdict(d) for d in self.dim_rows],
             "axes": [a._asdict() for a in self.axes],
             "relations": [asdict(r) for r in self.relations],

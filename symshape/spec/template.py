@@ -15,24 +15,36 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _torch
+from ..core import trees
 
 # Template nodes: ["leaf", i] | ["dict", [[key, node], ...]] | ["odict", ...]
+# (in memory a leaf node is the tuple ("leaf", i), which the garbage collector does not
+# track: a template of 40,000 leaves adds no 40,000 objects to every full collection;
+# ``template_json`` writes it with lists, as JSON reads it back)
 # (None is a pytree leaf in torch 2.13, like every other non-container.)
 #                 ["list", [node, ...]] | ["tuple", [...]] | ["namedtuple", "module:qualname", [...]]
 #                 ["node", [...]]  (registered class: list of its flattened children)
 
 
-def build_template(obj: Any) -> list:
+def build_template(obj: Any) -> Any:
     """Describe the container structure of ``obj``, numbering leaves in flatten order."""
+    return template_of(trees.structure(obj))
+
+
+def template_of(spec: _torch.TreeSpec) -> Any:
+    """The template of a tree from its treespec alone (no walk of the tree: a cache's flatten
+    is the costly part of a walk, and the caller has the spec from its own flatten)."""
     counter = iter(range(1 << 62))
 
-    def walk(node: Any) -> list:
-        node_type = _torch.node_type(node)
-        entry = _torch.node_def(node_type)
-        if entry is None:
-            return ["leaf", next(counter)]
-        children, context = entry.flatten_fn(node)
-        walked = [walk(c) for c in children]
+    def walk(node: _torch.TreeSpec) -> Any:
+        if node.is_leaf():
+            return ("leaf", next(counter))
+        node_type, context = node.type, node.context
+        count = node.num_children
+        if node.num_leaves == count and node.num_nodes == count + 1:  # every child a leaf
+            walked = [("leaf", next(counter)) for _ in range(count)]
+        else:
+            walked = [walk(c) for c in node.children()]
         if node_type is dict or node_type is collections.defaultdict:
             return ["dict", [[k, w] for k, w in zip(context if node_type is dict else context[1], walked)]]
         if node_type is collections.OrderedDict:
@@ -41,12 +53,11 @@ def build_template(obj: Any) -> list:
             return ["list", walked]
         if node_type is tuple:
             return ["tuple", walked]
-        if node_type is _torch.NAMEDTUPLE:  # pytree's node type for every namedtuple
-            cls = type(node)
-            return ["namedtuple", class_path(cls), walked]
+        if node_type is _torch.NAMEDTUPLE:  # pytree's node type for every namedtuple; the context is its class
+            return ["namedtuple", class_path(context), walked]
         return ["node", walked]
 
-    return walk(obj)
+    return walk(spec)
 
 
 def class_path(cls: type) -> str:
@@ -82,7 +93,7 @@ def _namedtuple_class(path: str) -> Callable[..., Any]:
     return lambda *items: target(*items)
 
 
-def fill_template(template: list, leaf_spec: Callable[[int], Any]) -> Any:
+def fill_template(template: Any, leaf_spec: Callable[[int], Any]) -> Any:
     """Replace each leaf of the template by ``leaf_spec(index)``."""
     tag = template[0]
     if tag == "leaf":
@@ -90,8 +101,21 @@ def fill_template(template: list, leaf_spec: Callable[[int], Any]) -> Any:
     if tag in ("dict", "odict"):
         items = [(k, fill_template(v, leaf_spec)) for k, v in template[1]]
         return dict(items) if tag == "dict" else collections.OrderedDict(items)
-    if tag == "tuple":
-        return tuple(fill_template(v, leaf_spec) for v in template[1])
     if tag == "namedtuple":
         return _namedtuple_class(template[1])(*(fill_template(v, leaf_spec) for v in template[2]))
-    return [fill_template(v, leaf_spec) for v in template[1]]  # "list" and "node"
+    # "list", "tuple" and "node" (a list): leaves filled in place, without a call each
+    filled = [leaf_spec(v[1]) if v[0] == "leaf" else fill_template(v, leaf_spec) for v in template[1]]
+    return tuple(filled) if tag == "tuple" else filled
+
+
+def template_json(template: Any) -> list:
+    """The template as JSON data (every node a list): what ``DimSpec.to_dict`` writes and
+    ``from_json`` reads back."""
+    tag = template[0]
+    if tag == "leaf":
+        return ["leaf", template[1]]
+    if tag in ("dict", "odict"):
+        return [tag, [[k, template_json(v)] for k, v in template[1]]]
+    if tag == "namedtuple":
+        return [tag, template[1], [template_json(v) for v in template[2]]]
+    return [tag, [["leaf", v[1]] if v[0] == "leaf" else template_json(v) for v in template[1]]]

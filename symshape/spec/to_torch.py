@@ -8,7 +8,7 @@ from typing import Any
 
 from torch.export import Dim
 
-from ..core.rows import STATIC, AxisRow, DimRow
+from ..core.rows import STATIC, AxisTable, DimRow
 from .template import fill_template
 
 
@@ -54,28 +54,33 @@ def axis_spec(
     return dim
 
 
-def shapes_by_input(axes: Sequence[AxisRow], dim_rows: Sequence[DimRow], dims: dict[str, Dim], template: list) -> Any:
-    """The dynamic shapes of each top-level input (``template`` filled leaf by leaf)."""
-    by_leaf: dict[int, list[AxisRow]] = {}
-    for row in axes:
-        by_leaf.setdefault(row.leaf, []).append(row)
-
-    # One torch object per distinct expression: building a derived Dim parses
-    # its name with sympy (~0.5 ms), too slow to repeat for every axis.
-    built: dict[tuple, Any] = {}
+def shapes_by_input(table: AxisTable, dim_rows: Sequence[DimRow], dims: dict[str, Dim], template: list) -> Any:
+    """The dynamic shapes of each top-level input (``template`` filled leaf by leaf): a
+    tensor leaf gets ``{axis: dim}`` over its non-static axes (None if it has none), an int
+    leaf (its one column has ``axis`` None) the hint of its column."""
     unnamed = frozenset(d.name for d in dim_rows if d.unnamed)
+    described = table.described
+    # One torch object per kind (a distinct expression), built on first use: building a
+    # derived Dim parses its name with sympy (~0.5 ms), too slow to repeat for every axis.
+    tensor_dims: list[Any] = [None if role == STATIC else _UNBUILT for _, role, _, _ in described]
+    by_leaf: dict[int, Any] = {}
+    for leaf, axis, kind in zip(table.leaf, table.axis, table.kind):
+        if axis is None:  # an int leaf
+            _, _, terms, const = described[kind]
+            by_leaf[leaf] = axis_spec(terms, const, dims, True, unnamed)
+            continue
+        dim = tensor_dims[kind]
+        if dim is None:
+            continue  # a static axis
+        if dim is _UNBUILT:
+            _, _, terms, const = described[kind]
+            dim = tensor_dims[kind] = axis_spec(terms, const, dims, False, unnamed)
+        spec = by_leaf.get(leaf)
+        if spec is None:
+            by_leaf[leaf] = {axis: dim}
+        else:
+            spec[axis] = dim
+    return fill_template(template, by_leaf.get)
 
-    def one(row: AxisRow, is_int: bool) -> Any:
-        key = (row.expr, is_int)  # the text names the expression; a str caches its hash
-        if key not in built:
-            built[key] = axis_spec(row.terms, row.const, dims, is_int, unnamed)
-        return built[key]
 
-    def leaf_spec(index: int) -> Any:
-        rows = by_leaf.get(index, ())
-        if len(rows) == 1 and rows[0].axis is None:
-            return one(rows[0], True)
-        spec = {r.axis: one(r, False) for r in rows if r.role != STATIC}
-        return spec or None
-
-    return fill_template(template, leaf_spec)
+_UNBUILT = object()
