@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 import linecache
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +50,6 @@ def trace(
     dynamic_shapes = layout.nest(spec.shapes_by_input)
     if failures is not None:
         failures.clear()
-    else:  # transitional: a caller that passes no record (see _FAILED)
-        _FAILED.pop(module, None)
     with (
         trace_scope(module),
         _torch.recording_symbols() as recorded,
@@ -69,11 +66,8 @@ def trace(
                 prefer_deferred_runtime_asserts_over_guards=deferred,
             )
         except Exception:
-            failure = TraceFailure(spec, strict, _guard_lines(guards, recorded))
             if failures is not None:
-                failures.append(failure)
-            else:
-                _FAILED[module] = failure
+                failures.append(TraceFailure(spec, strict, _guard_lines(guards, recorded)))
             raise
         finally:
             for symbol, source in recorded.items():
@@ -145,11 +139,6 @@ class TraceFailure:
     guards: list[_GuardLine]
 
 
-#: Transitional, for a caller of :func:`trace` that passes no ``failures`` list: each
-#: module's last failed trace (weak: a record dies with its module). ``exporting.loop``
-#: passes one list to ``trace`` and ``source_lines``; then this can go.
-_FAILED: weakref.WeakKeyDictionary[torch.nn.Module, TraceFailure] = weakref.WeakKeyDictionary()
-
 
 def _guard_lines(guards: list[_torch.GuardEvent], recorded: dict[str, str]) -> list[_GuardLine]:
     """The guards on input sizes, with their model lines (as ``draft_export`` reports them)."""
@@ -193,7 +182,7 @@ def source_lines(
     spec: DimSpec,
     layout: Layout,
     strict: bool,
-    failures: Sequence[TraceFailure] | None = None,
+    failures: Sequence[TraceFailure] = (),
 ) -> dict[str, list[str]]:
     """Model code that added each failing guard, by dim name.
 
@@ -204,8 +193,6 @@ def source_lines(
     traced again, with ``draft_export``, which records the user stack of every guard it
     had to add (torch's violation message in non-strict mode does not carry it).
     """
-    if failures is None:  # transitional (see _FAILED)
-        failures = [found] if (found := _FAILED.get(module)) is not None else []
     failure = failures[-1] if failures else None
     if failure is not None and failure.spec is spec and failure.strict == strict:
         found = _lines_by_dim(spec, failure.guards)
@@ -235,10 +222,10 @@ def _draft_source_lines(module: torch.nn.Module, spec: DimSpec, layout: Layout, 
     found: dict[str, list[str]] = {}
     try:
         with trace_scope(module), quiet_loggers("torch.export._draft_export", "torch._export.non_strict_utils"):
-            failures = _torch.guard_frames(module, spec.args, spec.kwargs, layout.nest(spec.shapes_by_input), strict)
+            reported = _torch.guard_frames(module, spec.args, spec.kwargs, layout.nest(spec.shapes_by_input), strict)
     except Exception:  # no source lines is better than a second, unrelated failure
         return found
-    for frames, sources in failures:
+    for frames, sources in reported:
         user = [f for f in frames if "/torch/" not in f["filename"]]
         if not user:
             continue
