@@ -62,10 +62,13 @@ def _copy_leaves(
     immutable leaves are shared."""
     copied = []
     append, get = copied.append, memo.get
+    clone = replace is _clone  # inlined for the common leaf: a plain, grad-free tensor
     for leaf in leaves:
         new = get(id(leaf))
         if new is None:
-            if isinstance(leaf, torch.Tensor):
+            if clone and type(leaf) is torch.Tensor and not leaf.requires_grad:
+                new = leaf.clone()
+            elif isinstance(leaf, torch.Tensor):
                 new = replace(leaf)
                 if new is None:
                     new = copy.deepcopy(leaf, memo)
