@@ -20,6 +20,11 @@ class InputsError(SymshapeError, ValueError):
     document (``DimSpec.from_json``) is not what it should be."""
 
 
+class MixedArgumentsError(InputsError):
+    """The input sets do not all pass the same arguments (an optional argument given in
+    some calls only): one contract cannot hold them, a plan makes one program per group."""
+
+
 class OptionError(SymshapeError, ValueError):
     """An option has a value symshape does not accept (``observe(keep="x")``)."""
 

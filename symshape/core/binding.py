@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputsError
+from ..errors import InputsError, MixedArgumentsError
 
 POSITIONAL = "positional"
 KEYWORD = "keyword"
@@ -269,7 +269,7 @@ def normalise(model: Any, inputs: Any) -> tuple[Layout, list[dict[str, Any]]]:
                 detail.append(f"missing {missing}")
             if extra:
                 detail.append(f"extra {extra}")
-            raise InputsError(
+            raise MixedArgumentsError(
                 f"input set #{i} does not pass the same arguments as set #0: {', '.join(detail)}. "
                 f"Every set must pass the same arguments (set #0 passes {ref_names})."
             )

@@ -32,9 +32,8 @@ def stopping_early(spec: DimSpec, strict: bool, deferred: bool) -> Iterator[None
     if strict or deferred:
         yield
         return
-    roots = {d.name for d in spec.dim_rows if not d.unnamed}
-    labels = {a.label for a in spec.axes if len(a.terms) == 1 and a.terms[0][1] == 1 and not a.const}
-    labels = {a.label for a in spec.axes if a.label in labels and a.terms[0][0] in roots}
+    roots = {(d.name, 1) for d in spec.dim_rows if not d.unnamed}  # the term of an axis that is the root itself
+    labels = {a.label for a in spec.axes if not a.const and len(a.terms) == 1 and a.terms[0] in roots}
     with _torch.stopping_on_divisibility(lambda source: translate_sources(source) in labels):
         yield
 

@@ -17,7 +17,7 @@ import torch
 
 from ..core import trees
 from ..core.binding import Layout, normalise
-from ..errors import InputsError
+from ..errors import InputsError, MixedArgumentsError
 from ..integrations.transformers import is_cache
 
 
@@ -68,9 +68,7 @@ def collect(model: Any, inputs: Any) -> list[Call]:
     try:
         layout, values = normalise(model, sets)
         groups = [(layout, list(range(len(sets))), values)]
-    except InputsError as exc:
-        if "does not pass the same arguments" not in str(exc):
-            raise
+    except MixedArgumentsError:
         by_names: dict[tuple[str, ...], list[int]] = {}
         for i, s in enumerate(sets):
             names = normalise(model, [s])[0].names
