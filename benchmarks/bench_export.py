@@ -84,6 +84,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # symshape from this checkout
 
@@ -93,6 +94,7 @@ from machine import machine_info  # benchmarks/machine.py (run as a script from 
 
 import symshape
 from symshape._torch import program_guards
+import symshape.exporting.trace
 from symshape.exporting.readback import guard_count, input_symbols
 from symshape.integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 
@@ -407,7 +409,11 @@ def deferred() -> AbstractContextManager:
 
 
 def cache_off() -> AbstractContextManager:
-    return torch._dynamo.config.patch(fake_tensor_cache_enabled=False)
+    """The fake-tensor cache off: torch's switch (AUTO), and symshape's choice of it."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch._dynamo.config.patch(fake_tensor_cache_enabled=False))
+    stack.enter_context(mock.patch.object(symshape.exporting.trace, "cache_pays_off", lambda module: False))
+    return stack
 
 
 def force_gqa() -> AbstractContextManager:
@@ -420,16 +426,27 @@ def math_sdpa() -> AbstractContextManager:
     return sdpa_kernel(SDPBackend.MATH)
 
 
+def symbol_per_axis() -> AbstractContextManager:
+    """symshape's trace before one symbol per Dim: torch's own symbol for every axis."""
+    return mock.patch.object(symshape._torch, "sharing_symbols", lambda group_of: contextlib.nullcontext())
+
+
 def options() -> list[Option]:
     fx = _fx_config()
     gqa = "TRANSFORMERS_SDPA_FORCE_GQA=1 (read by transformers at call time): sdpa(enable_gqa=True) instead of "
     return [
         Option("default", "-", "symshape.export as it is"),
+        Option(
+            "a symbol per axis",
+            "symshape",
+            "symshape's trace without one symbol per named Dim (torch's default; symshape before it)",
+            (symbol_per_axis,),
+        ),
         Option("deferred asserts", "export kwarg", "prefer_deferred_runtime_asserts_over_guards=True", (deferred,)),
         Option(
             "fake-tensor cache off",
             "torch config",
-            "torch._dynamo.config.fake_tensor_cache_enabled=False",
+            "torch._dynamo.config.fake_tensor_cache_enabled=False (symshape turns it on from 8 repeated blocks)",
             (cache_off,),
         ),
         Option("sdpa GQA (no repeat_kv)", "model code path", gqa + "repeat_kv + sdpa", (force_gqa,)),

@@ -1,10 +1,11 @@
 """Every private torch API symshape touches, in one place.
 
 torch 2.13 offers no public way to flatten a pytree with key paths, to learn which
-input size a symbol (``s77``) stands for, or to read the guards of an exported
-program. symshape needs all three, so it reads torch's internals here and nowhere
-else; ``tests/test_torch_boundary.py`` exercises each touchpoint, so a torch release
-that moves one fails there, loudly, instead of deep inside an export.
+input size a symbol (``s77``) stands for, to give the axes of one named Dim one
+symbol, or to read the guards of an exported program. symshape needs each of them,
+so it reads torch's internals here and nowhere else; ``tests/test_torch_boundary.py``
+exercises each touchpoint, so a torch release that moves one fails there, loudly,
+instead of deep inside an export.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import inspect
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import torch
@@ -24,7 +27,7 @@ import torch.fx._pytree as _fx_pytree
 import torch.utils._pytree as _pytree
 from torch._guards import TracingContext
 from torch._logging.structured import INTERN_TABLE
-from torch.fx.experimental.symbolic_shapes import ShapeEnv
+from torch.fx.experimental.symbolic_shapes import ShapeEnv, StatefulSymbolicContext
 
 # -- pytree (torch.utils._pytree has no public twin in torch 2.13) --------------------
 
@@ -83,8 +86,24 @@ def fake_tensor_cache(enabled: bool) -> contextlib.AbstractContextManager[Any]:
 
 
 _SYMBOL_SINK: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("symshape_symbols", default=None)
+_SHARING: contextvars.ContextVar[_Sharing | None] = contextvars.ContextVar("symshape_sharing", default=None)
 _HOOK_LOCK = threading.Lock()
 _hook_installed = False
+
+
+class _Sharing:
+    """The groups of :func:`sharing_symbols`, and the symbol each group has per ShapeEnv."""
+
+    def __init__(self, group_of: Callable[[str], Hashable | None]) -> None:
+        self.group_of = group_of
+        #: Per ShapeEnv (a trace may make more than one), group -> (value, symbol).
+        self.symbols: weakref.WeakKeyDictionary[Any, dict[Hashable, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _source_name(source: Any) -> str | None:
+    name = getattr(source, "name", None)
+    name = name() if callable(name) else name  # a property in torch 2.13, a method before
+    return name if isinstance(name, str) else None
 
 
 def _install_symbol_hook() -> None:
@@ -92,27 +111,46 @@ def _install_symbol_hook() -> None:
 
     The wrapper records into the sink of the *current context* only (a ContextVar),
     so two exports in two threads never see each other's symbols, and calls made
-    outside :func:`recording_symbols` pass straight through.
+    outside :func:`recording_symbols` and :func:`sharing_symbols` pass straight through.
     """
     global _hook_installed
     with _HOOK_LOCK:
         if _hook_installed:
             return
         original = ShapeEnv.create_symbol
+        parameters = list(inspect.signature(original).parameters)[1:]  # val, source, dynamic_dim, ...
 
         @functools.wraps(original)
-        def create_symbol(self: Any, val: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
-            expr = original(self, val, source, *args, **kwargs)
+        def create_symbol(self: Any, *args: Any, **kwargs: Any) -> Any:
+            call = dict(zip(parameters, args)) | kwargs
+            sharing, name = _SHARING.get(), _source_name(call["source"])
+            group = sharing.group_of(name) if sharing is not None and name is not None else None
+            known = sharing.symbols.setdefault(self, {}) if group is not None else {}
+            shared = known.get(group)
+            if shared is not None and shared[0] == call["val"]:
+                expr = _duck(self, name, call, shared[1])
+            else:
+                expr = original(self, *args, **kwargs)
+                if group is not None and getattr(expr, "is_Symbol", False):
+                    known.setdefault(group, (call["val"], expr))
             sink = _SYMBOL_SINK.get()
-            if sink is not None and getattr(expr, "is_Symbol", False):
-                name = getattr(source, "name", None)
-                name = name() if callable(name) else name  # a property in torch 2.13, a method before
-                if isinstance(name, str):
-                    sink.setdefault(str(expr), name)
+            if sink is not None and name is not None and getattr(expr, "is_Symbol", False):
+                sink.setdefault(str(expr), name)
             return expr
 
         ShapeEnv.create_symbol = create_symbol
         _hook_installed = True
+
+
+def _duck(shape_env: Any, name: str, call: dict[str, Any], symbol: Any) -> Any:
+    """``symbol`` for the source ``name`` too, recorded as torch's duck-sizing branch of
+    ``create_symbol`` records a size it gives an existing symbol."""
+    context = call.get("symbolic_context")
+    shape_env.source_to_var[name] = symbol
+    shape_env.var_to_sources[symbol].append(call["source"])
+    if isinstance(context, StatefulSymbolicContext):
+        context.shape_env_to_source_to_symbol_cache.setdefault(id(shape_env), {})[name] = symbol
+    return symbol
 
 
 @contextlib.contextmanager
@@ -126,6 +164,25 @@ def recording_symbols() -> Iterator[dict[str, str]]:
         yield sink
     finally:
         _SYMBOL_SINK.reset(token)
+
+
+@contextlib.contextmanager
+def sharing_symbols(group_of: Callable[[str], Hashable | None]) -> Iterator[None]:
+    """Inside the block, input sizes of one group (``group_of`` their source, torch's text
+    ``L['x'].size()[0]``; None: no group) and one value get one symbol per trace.
+
+    A named Dim turns torch's duck sizing off (``create_symbol``: a constrained size is
+    DYNAMIC), so the 32 cache layers of one ``past_len`` get 32 symbols, and every guard
+    the model adds on them comes 32 times, with the equalities that tie them back
+    together. One symbol per Dim is what the Dim states; the program still checks that
+    the inputs sharing it agree, as it does for duck-sized inputs.
+    """
+    _install_symbol_hook()
+    token = _SHARING.set(_Sharing(group_of))
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
 
 
 #: A guard torch added: where ((file name, line number, function name) of the innermost
@@ -238,9 +295,8 @@ def _divisibility(shape_env: Any, g: Any, watched: Callable[[str], bool]) -> tup
     if not getattr(symbol, "is_Symbol", False) or not getattr(divisor, "is_Integer", False) or int(divisor) < 2:
         return None
     for src in getattr(shape_env, "var_to_sources", {}).get(symbol) or []:
-        name = getattr(src, "name", None)
-        name = name() if callable(name) else name
-        if isinstance(name, str) and watched(name):
+        name = _source_name(src)
+        if name is not None and watched(name):
             return name, int(divisor), symbol
     return None
 

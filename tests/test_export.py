@@ -155,3 +155,18 @@ def test_strict_mode_exports_and_reads_back(llama) -> None:
     wrong["attention_mask"] = torch.ones(2, 9, dtype=torch.int64)
     with pytest.raises(Exception, match=r"attention_mask\.size\(\)\[1\]"):
         result.program.module()(**wrong)
+
+
+def test_fake_tensor_cache_is_on_from_eight_repeated_blocks() -> None:
+    from symshape.exporting.trace import cache_pays_off
+
+    def blocks(n: int) -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.ModuleList(torch.nn.Linear(2, 2) for _ in range(n)))
+
+    assert not cache_pays_off(blocks(2)) and not cache_pays_off(torch.nn.Linear(2, 2))
+    assert cache_pays_off(blocks(8))
+
+
+def test_fake_tensor_cache_option_is_checked() -> None:
+    with pytest.raises(symshape.OptionError, match=r"fake_tensor_cache='yes'"):
+        symshape.export(torch.nn.Identity(), [torch.ones(2)], fake_tensor_cache="yes")

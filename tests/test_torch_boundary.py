@@ -237,3 +237,24 @@ def test_program_guards_are_source_text() -> None:
 @pytest.mark.parametrize("name", sorted(n for n in vars(_torch) if not n.startswith("_")))
 def test_every_public_name_of_the_shim_resolves(name: str) -> None:
     assert getattr(_torch, name) is not None
+
+
+def test_sharing_symbols_gives_a_group_one_symbol() -> None:
+    """The two inputs of one Dim get one symbol inside the block, and one each outside
+    it (torch then ties them with a guard); the shared program still rejects inputs that
+    disagree."""
+    n = Dim("n")
+
+    def export() -> tuple[torch.export.ExportedProgram, dict[str, str]]:
+        inputs = (torch.ones(3, 2), torch.ones(3, 2))
+        with _torch.recording_symbols() as symbols:
+            program = torch.export.export(_Add(), inputs, dynamic_shapes=({0: n}, {0: n}), strict=False)
+        return program, symbols
+
+    with _torch.sharing_symbols(lambda source: "n" if source.endswith(".size()[0]") else None):
+        shared, symbols = export()
+    assert list(symbols.values()) == ["L['x'].size()[0]"]
+    assert len(export()[1]) == 2
+    assert torch.equal(shared.module()(torch.ones(5, 2), torch.ones(5, 2)), torch.full((5, 2), 2.0))
+    with pytest.raises(Exception, match="size"):
+        shared.module()(torch.ones(5, 2), torch.ones(4, 2))

@@ -32,8 +32,7 @@ def stopping_early(spec: DimSpec, strict: bool, deferred: bool) -> Iterator[None
     if strict or deferred:
         yield
         return
-    roots = {(d.name, 1) for d in spec.dim_rows if not d.unnamed}  # the term of an axis that is the root itself
-    labels = {a.label for a in spec.axes if not a.const and len(a.terms) == 1 and a.terms[0] in roots}
+    labels = spec.named_root_labels()
     with _torch.stopping_on_divisibility(lambda source: translate_sources(source) in labels):
         yield
 

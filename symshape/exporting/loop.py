@@ -37,15 +37,16 @@ def export(
     verify: bool = True,
     names: Mapping[str, str] | None = None,
     max_rounds: int = MAX_ROUNDS,
-    fake_tensor_cache: bool = False,
+    fake_tensor_cache: bool | None = None,
     dynamic: Iterable[str] | str | None = None,
     bounds: Any = None,
 ) -> ExportResult:
     """Infer the dims, export with them, refine where the model requires it, verify.
 
     ``verify=True`` runs the program on every observed input set (copies: forward
-    mutates caches) and compares every output with eager. ``fake_tensor_cache``
-    turns torch's fake-tensor cache back on during tracing (off by default: faster).
+    mutates caches) and compares every output with eager. ``fake_tensor_cache`` turns
+    torch's fake-tensor cache on or off during tracing (None: on for a model of many
+    repeated blocks, where it is faster).
     ``dynamic`` declares axes dynamic that did not vary, and ``bounds`` bounds the dims
     (None, ``"config"`` or ``{dim: (min, max)}``; see ``infer_dims``).
     """
@@ -53,6 +54,8 @@ def export(
         raise InputsError("export needs a model (a torch.nn.Module or a function); infer_dims accepts model=None")
     if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 1:
         raise OptionError(f"export(max_rounds={max_rounds!r}): max_rounds must be an int >= 1 (each round is a trace)")
+    if fake_tensor_cache not in (None, True, False):
+        raise OptionError(f"export(fake_tensor_cache={fake_tensor_cache!r}): must be True, False or None (automatic)")
     spec, sets = infer_with_sets(model, inputs, names, dynamic=dynamic, bounds=bounds)
     module, layout = exportable(model, spec.layout)
     initial, refinements = spec, []

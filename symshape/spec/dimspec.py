@@ -168,6 +168,12 @@ class DimSpec:
         """The axes that are exactly the root dim ``name`` (not derived from it)."""
         return [a for a in self.axes if a.role == ROOT and a.terms[0][0] == name]
 
+    def named_root_labels(self) -> dict[str, str]:
+        """``{axis label: root}`` for the tensor axes exported as a named root Dim itself
+        (not derived from one, not a root given ``Dim.DYNAMIC``)."""
+        named = {d.name for d in self.dim_rows if not d.unnamed}
+        return {a.label: a.terms[0][0] for a in self.axes if a.role == ROOT and not a.is_int and a.terms[0][0] in named}
+
     def root_of(self, labels: tuple[str, ...]) -> str | None:
         """The root whose axes are exactly the axes ``labels``, if there is one."""
         names = {a.expr for a in self.axes if a.label in labels and a.role == ROOT}
