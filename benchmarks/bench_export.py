@@ -437,10 +437,11 @@ def options() -> list[Option]:
     return [
         Option("default", "-", "symshape.export as it is"),
         Option(
-            "a symbol per axis",
+            "before: a symbol per axis",
             "symshape",
-            "symshape's trace without one symbol per named Dim (torch's default; symshape before it)",
-            (symbol_per_axis,),
+            "symshape before issue 14's third round: torch's own symbol for every axis of a named Dim, "
+            "fake-tensor cache off",
+            (symbol_per_axis, cache_off),
         ),
         Option("deferred asserts", "export kwarg", "prefer_deferred_runtime_asserts_over_guards=True", (deferred,)),
         Option(

@@ -410,3 +410,23 @@ def test_real_sliding_model_same_outputs_after_roundtrip_and_export(gemma) -> No
     assert all(same(snapshot(s), b) for s, b in zip(sets, before)), "export changed a user input"
     assert result.ok and result.reading.symbols == 4  # batch, seq_len, past_len, and the mask sum
     assert max_diff_vs_eager(result.program, gemma, (), gemma_inputs(gemma, 4, 4, 15, seed=2)) < 1e-5
+
+
+def test_layers_of_one_class_in_other_states_keep_their_own_spec() -> None:
+    """A flatten works the spec out once per kind of layer: an uninitialised layer
+    between two filled ones, and a layer whose constant differs, are not given the
+    spec of the layer before them."""
+    gen = torch.Generator().manual_seed(0)
+    cache = DynamicCache()
+    cache.update(*_kv(2, 3, gen), 0)
+    cache.update(*_kv(2, 3, gen), 2)  # layer 1 is created empty
+    cache.update(*_kv(2, 3, gen), 3)
+    cache.layers[3].device = torch.device("meta")
+    ensure_registered()
+    leaves, spec = pytree.tree_flatten(cache)
+    layers = spec.context.layers
+    assert layers[0] == layers[2] and layers[1] != layers[0] and layers[3] != layers[0]
+    assert len(leaves) == 6  # keys and values of layers 0, 2, 3
+    rebuilt = pytree.tree_unflatten(leaves, spec)
+    assert same(snapshot(rebuilt), snapshot(cache))
+    assert rebuilt.layers[3].device == torch.device("meta") and not rebuilt.layers[1].is_initialized

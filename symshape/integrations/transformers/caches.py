@@ -47,46 +47,16 @@ class nobody registered yet:
 from __future__ import annotations
 
 import sys
-import weakref
 from typing import Any
 
 import torch
 
 from ... import _torch
-from ...spec.template import class_path, resolve_class
-from .cache_context import CacheContext, LayerSpec, decode, encode, from_dumpable, to_dumpable
-
-#: Layer attribute -> group name (transformers' names for keys and values).
-_GROUP_NAMES = {"keys": "key_cache", "values": "value_cache"}
-#: Counters that vary with the past length: leaves (ints stay ints), never context.
-_COUNTERS = frozenset({"cumulative_length", "cumulative_length_int", "_previous_number_of_accepted_tokens"})
-#: Static-layer sizes that follow from the key/value tensors.
-_STATIC_SIZES = {
-    "batch_size": ("keys", 0),
-    "num_heads": ("keys", 1),
-    "k_head_dim": ("keys", -1),
-    "v_head_dim": ("values", -1),
-}
-_SLIDING_TENSOR = "_sliding_window_tensor"
-
-# Leaf forms: how a layer attribute sits in its group entry.
-_PLAIN = "plain"  # the value itself (tensor, int or SymInt)
-_COUNTER = "counter"  # an int counter, carried as the first size of a storage-free tensor
-_STATE0 = "state0"  # a {0: value} dict (one linear-attention state), stored as the value
-_TREE = "tree"  # a dict / list / tuple of tensors, stored as is
-
+from ...spec.template import class_path
+from .cache_context import CacheContext, encode, from_dumpable, to_dumpable
+from .cache_layers import flatten_layers, leaf_form, new_object, recalled, remember, unflatten_layer
 
 # ---------------------------------------------------------------- flatten
-
-
-def _has_tensor(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return True
-    if type(value) is dict:
-        return any(isinstance(v, torch.Tensor) for v in value.values())
-    if type(value) in (list, tuple):
-        return any(isinstance(v, torch.Tensor) for v in value)
-    return False
 
 
 def is_cache(value: Any) -> bool:
@@ -95,123 +65,17 @@ def is_cache(value: Any) -> bool:
     return cache_utils is not None and isinstance(value, cache_utils.Cache)
 
 
-def _derived(layer: Any, attrs: dict[str, Any]) -> list[str]:
-    """Attributes of ``layer`` rebuilt on unflatten instead of stored."""
-    cache_utils = sys.modules["transformers.cache_utils"]
-    names = []
-    if isinstance(layer, cache_utils.StaticLayer):
-        names += [n for n, (src, _) in _STATIC_SIZES.items() if n in attrs and isinstance(attrs.get(src), torch.Tensor)]
-    if isinstance(layer, cache_utils.DynamicSlidingWindowLayer) and isinstance(
-        attrs.get(_SLIDING_TENSOR), torch.Tensor
-    ):
-        names.append(_SLIDING_TENSOR)
-    return names
-
-
-def _leaf_form(name: str, value: Any) -> str | None:
-    """How an attribute is stored as leaves, or None if it is a context constant."""
-    if value is None or isinstance(value, bool):
-        return None
-    if name in _COUNTERS:  # an int or SymInt (carried), a 0-d tensor, or whatever a tree_map put there
-        return _COUNTER if isinstance(value, (int, torch.SymInt)) else _PLAIN
-    if isinstance(value, (torch.Tensor, torch.SymInt)):
-        return _PLAIN
-    if _has_tensor(value):
-        return _STATE0 if type(value) is dict and list(value) == [0] else _TREE
-    return None
-
-
-# Objects built by ``_unflatten`` remember which attributes came from leaves, so that
-# flattening them again gives the same structure whatever a ``tree_map`` put in the
-# leaves (torch.export wraps int leaves in ``_IntWrapper``, then fakes every leaf).
-_FROM_LEAVES: weakref.WeakKeyDictionary[Any, tuple[dict[str, str], tuple[str, ...]]] = weakref.WeakKeyDictionary()
-
-
-def _remember(obj: Any, leaves: dict[str, str], derived: tuple[str, ...] = ()) -> None:
-    try:
-        _FROM_LEAVES[obj] = (leaves, derived)
-    except TypeError:  # unhashable or not weak-referenceable: classify by value next time
-        pass
-
-
-def _recalled(obj: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
-    try:
-        return _FROM_LEAVES.get(obj)
-    except TypeError:
-        return None
-
-
-def counter_carrier(layer: Any, name: str, value: Any) -> Any:
-    """An int counter as a tensor of shape ``(value, 0)``: no storage, and its first size
-    can take a named Dim, which torch refuses for an int input. A counter equal to
-    ``past_len`` then shares ``past_len``'s symbol instead of adding one per layer.
-
-    The same layer and value give the same tensor object: torch.export flattens its
-    inputs several times and matches leaves by identity."""
-    if not isinstance(value, (int, torch.SymInt)) or isinstance(value, bool):
-        return value  # already a carrier, or a leaf a tree_map replaced
-    try:
-        known = _CARRIERS.setdefault(layer, {})
-    except TypeError:  # not weak-referenceable: a fresh carrier each time
-        return torch.empty((value, 0), dtype=torch.uint8)
-    held = known.get(name)
-    if held is None or (held[0] is not value and not (isinstance(value, int) and held[0] == value)):
-        held = known[name] = (value, torch.empty((value, 0), dtype=torch.uint8))
-    return held[1]
-
-
-#: Carriers handed out per layer and counter name, with the value they carry.
-_CARRIERS: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, torch.Tensor]]] = weakref.WeakKeyDictionary()
-
-
-def carried_count(leaf: Any) -> Any:
-    """The counter a carrier holds: its first size (a SymInt while tracing)."""
-    return leaf.shape[0] if isinstance(leaf, torch.Tensor) and leaf.dim() == 2 else leaf
-
-
-def _flatten_layers(layers: list[Any]) -> tuple[dict[str, Any], tuple[LayerSpec, ...]]:
-    """One group per leaf attribute: a list over the layers if every layer has a value
-    there, else a dict ``{layer index: value}`` (no ``None`` leaves, indices stay layer
-    indices, and a cache of full layers flattens like transformers' own registration)."""
-    entries: dict[str, dict[int, Any]] = {"key_cache": {}, "value_cache": {}}
-    specs = []
-    for index, layer in enumerate(layers):
-        attrs = vars(layer)
-        recalled = _recalled(layer)
-        known, derived = recalled if recalled is not None else ({}, tuple(_derived(layer, attrs)))
-        constants, leaves = [], []
-        for name, value in attrs.items():
-            if name in derived:
-                continue
-            form = known.get(name) or _leaf_form(name, value)
-            if form == _STATE0 and not (type(value) is dict and list(value) == [0]):
-                form = _leaf_form(name, value)
-            if form is None:
-                constants.append((name, encode(value)))
-                continue
-            leaves.append((name, form))
-            leaf = value[0] if form == _STATE0 else counter_carrier(layer, name, value) if form == _COUNTER else value
-            entries.setdefault(_GROUP_NAMES.get(name, name), {})[index] = leaf
-        specs.append(LayerSpec(class_path(type(layer)), tuple(constants), tuple(leaves), tuple(derived)))
-    groups: dict[str, Any] = {}
-    for group, values in entries.items():
-        if group in ("key_cache", "value_cache") and not values and layers:
-            continue  # no attention layer with data (a pure Mamba-style cache)
-        groups[group] = [values[i] for i in range(len(layers))] if len(values) == len(layers) else values
-    return groups, tuple(specs)
-
-
 def _flatten_items(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]:
     """Children with their pytree keys, and the context."""
     attrs = vars(cache)
-    recalled = _recalled(cache)
-    known = recalled[0] if recalled is not None else {}
+    memo = recalled(cache)
+    known = memo[0] if memo is not None else {}
     children: list[tuple[Any, Any]] = []
     kinds: list[tuple[str, str]] = []
     constants = []
     layer_specs = None
     if isinstance(attrs.get("layers"), list):
-        groups, layer_specs = _flatten_layers(attrs["layers"])
+        groups, layer_specs = flatten_layers(attrs["layers"])
         for group, entries in groups.items():
             children.append((_torch.MappingKey(group), entries))
             kinds.append((group, "layers_group"))
@@ -222,7 +86,7 @@ def _flatten_items(cache: Any) -> tuple[list[tuple[Any, Any]], CacheContext]:
         if kind is None:
             if is_cache(value):
                 kind = "attr"
-            elif _leaf_form(name, value) is not None:
+            elif leaf_form(name, value) is not None:
                 kind = "group"
         if kind is None:
             constants.append((name, encode(value)))
@@ -255,33 +119,8 @@ def flatten_spec(cache: Any, spec: _torch.TreeSpec) -> list[Any]:
 # ---------------------------------------------------------------- unflatten
 
 
-def _new(path: str, constants: tuple) -> Any:
-    cls = resolve_class(path)
-    obj = cls.__new__(cls)
-    for name, value in constants:
-        obj.__dict__[name] = decode(value)
-    return obj
-
-
-def _unflatten_layer(spec: LayerSpec, index: int, groups: dict[str, list[Any]]) -> Any:
-    layer = _new(spec.cls, spec.constants)
-    for name, form in spec.leaves:
-        value = groups[_GROUP_NAMES.get(name, name)][index]
-        layer.__dict__[name] = {0: value} if form == _STATE0 else carried_count(value) if form == _COUNTER else value
-    _remember(layer, dict(spec.leaves), spec.derived)
-    for name in spec.derived:
-        if name == _SLIDING_TENSOR:
-            device = layer.__dict__.get("device") or "cpu"
-            layer.__dict__[name] = torch.tensor(layer.__dict__["sliding_window"], dtype=torch.long, device=device)
-        else:
-            src, axis = _STATIC_SIZES[name]
-            shape = getattr(layer.__dict__.get(src), "shape", None)
-            layer.__dict__[name] = None if shape is None else shape[axis]
-    return layer
-
-
 def _unflatten(values: Any, context: CacheContext) -> Any:
-    cache = _new(context.cls, context.constants)
+    cache = new_object(context.cls, context.constants)
     groups: dict[str, list[Any]] = {}
     for (name, kind), value in zip(context.children, values):
         if kind == "layers_group":
@@ -289,8 +128,8 @@ def _unflatten(values: Any, context: CacheContext) -> Any:
         else:
             cache.__dict__[name] = value
     if context.layers is not None:
-        cache.__dict__["layers"] = [_unflatten_layer(spec, i, groups) for i, spec in enumerate(context.layers)]
-    _remember(cache, {name: kind for name, kind in context.children if kind != "layers_group"})
+        cache.__dict__["layers"] = [unflatten_layer(spec, i, groups) for i, spec in enumerate(context.layers)]
+    remember(cache, {name: kind for name, kind in context.children if kind != "layers_group"})
     return cache
 
 
