@@ -34,8 +34,10 @@ What is timed:
 Every round runs each tool once, in a rotating order (``timing.interleaved``), so
 machine noise hits all equally; each is warmed up once; ``gc.collect()`` runs before
 every timed call and the collector stays enabled unless ``--gc-off`` (with ~100k live
-tensors a full collection inside a call is part of its cost). Ratios are the median of
-per-round ratios. The load average is printed before and after.
+tensors a full collection inside a call is part of its cost). The timed call is then a
+first call, with the CPU caches cold after the collection; ``--warm`` times a repeated
+call instead (each tool runs once, untimed, after the collection). Ratios are the median
+of per-round ratios. The load average is printed before and after.
 
 "Free dims" is the number of independent symbols each result hands to export:
 symshape ``len(spec.dims)`` + the ``Dim.AUTO`` / ``Dim.DYNAMIC`` hints in its
@@ -259,6 +261,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="CASE", help="also cProfile symshape on CASE (llama32, leaves-N)")
     parser.add_argument("--top", type=int, default=15, help="rows of the profile")
     parser.add_argument("--gc-off", action="store_true", help="disable the garbage collector while timing")
+    parser.add_argument("--warm", action="store_true", help="time a repeated call (each tool runs once, untimed, first)")
     opts = parser.parse_args()
     reps = max(opts.reps, 5)
     print(f"start: {load()}")
@@ -287,9 +290,10 @@ def main() -> None:
             run_symshape(case, baseline)
             tools["baseline"] = lambda case=case: run_symshape(case, baseline)
         tools_of[case.name] = tools
-    times = {case.name: interleaved(tools_of[case.name], rounds(case.name, reps), opts.gc_off) for case in cases}
+    times = {case.name: interleaved(tools_of[case.name], rounds(case.name, reps), opts.gc_off, opts.warm) for case in cases}
 
     gc_note = "gc disabled while timing" if opts.gc_off else "gc enabled, collected before each call"
+    gc_note += ", warm (a repeated call)" if opts.warm else ", cold (the first call after the collection)"
     base = f" | symshape@{opts.baseline} ms | ratio base/AI" if baseline is not None else ""
     print(
         f"\n## symshape.infer_dims vs torch.export.AdditionalInputs (3 input sets, median of {reps} interleaved "

@@ -33,10 +33,16 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cpus)"
 
 
-def timed(fn: Callable[[], Any], gc_off: bool = False) -> tuple[Any, float]:
+def timed(fn: Callable[[], Any], gc_off: bool = False, warm: bool = False) -> tuple[Any, float]:
     """``fn()`` and its wall time; the collector runs before (and, unless ``gc_off``,
-    stays enabled during) the call."""
+    stays enabled during) the call.
+
+    A full collection walks every object in the process and leaves the CPU caches cold:
+    the timed call is a first call. ``warm`` runs ``fn`` once more, untimed, between the
+    collection and the timed call: the timed call is a repeated one."""
     gc.collect()
+    if warm:
+        fn()
     if gc_off:
         gc.disable()
     try:
@@ -47,14 +53,16 @@ def timed(fn: Callable[[], Any], gc_off: bool = False) -> tuple[Any, float]:
         gc.enable()
 
 
-def interleaved(tools: dict[str, Callable[[], Any]], reps: int, gc_off: bool = False) -> dict[str, list[float]]:
+def interleaved(
+    tools: dict[str, Callable[[], Any]], reps: int, gc_off: bool = False, warm: bool = False
+) -> dict[str, list[float]]:
     """Seconds per tool per round; round ``r`` starts with tool ``r mod len(tools)``."""
     names = list(tools)
     times: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(reps):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(timed(tools[name], gc_off)[1])
+            times[name].append(timed(tools[name], gc_off, warm)[1])
     return times
 
 
