@@ -93,8 +93,8 @@ import torch.utils._pytree as pytree
 from machine import machine_info  # benchmarks/machine.py (run as a script from anywhere)
 
 import symshape
-from symshape._torch import program_guards
 import symshape.exporting.trace
+from symshape._torch import program_guards
 from symshape.exporting.readback import guard_count, input_symbols
 from symshape.integrations.transformers.tiny_models import llama_decode_inputs, tiny_llama
 

@@ -261,7 +261,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="CASE", help="also cProfile symshape on CASE (llama32, leaves-N)")
     parser.add_argument("--top", type=int, default=15, help="rows of the profile")
     parser.add_argument("--gc-off", action="store_true", help="disable the garbage collector while timing")
-    parser.add_argument("--warm", action="store_true", help="time a repeated call (each tool runs once, untimed, first)")
+    parser.add_argument("--warm", action="store_true", help="time a repeated call (each runs once, untimed, first)")
     opts = parser.parse_args()
     reps = max(opts.reps, 5)
     print(f"start: {load()}")
@@ -290,7 +290,9 @@ def main() -> None:
             run_symshape(case, baseline)
             tools["baseline"] = lambda case=case: run_symshape(case, baseline)
         tools_of[case.name] = tools
-    times = {case.name: interleaved(tools_of[case.name], rounds(case.name, reps), opts.gc_off, opts.warm) for case in cases}
+    times = {
+        case.name: interleaved(tools_of[case.name], rounds(case.name, reps), opts.gc_off, opts.warm) for case in cases
+    }
 
     gc_note = "gc disabled while timing" if opts.gc_off else "gc enabled, collected before each call"
     gc_note += ", warm (a repeated call)" if opts.warm else ", cold (the first call after the collection)"
