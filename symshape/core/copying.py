@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import copy
 import enum
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,36 @@ def _meta(t: torch.Tensor) -> torch.Tensor:
 def copy_set(values: Any) -> Any:
     """A deep copy of an input set (forward mutates caches: run copies)."""
     return memo_copy(values, _clone)
+
+
+class DeferredCopy:
+    """A copy of an input set, taken when first asked for and then kept.
+
+    ``infer_dims`` keeps a copy of the example set for export; a user who only reads
+    ``dynamic_shapes`` never needs it, and cloning it was a sixth of the call (a 32-layer
+    cache). The leaves and the structure are held from now, so a cache that ``forward``
+    grows later (it replaces its tensors) still gives the set as it was observed; a tensor
+    changed in place keeps its shape, and is copied with the values it has then. A set
+    that deep-copying would walk (other containers, leaves that are neither plain
+    tensors nor immutable) is copied at once instead.
+    """
+
+    def __init__(self, values: Any) -> None:
+        leaves, spec = trees.flatten(values)
+        self._copy: list[Any] = []
+        self._lock = threading.Lock()
+        if _rebuilds(spec) and all(type(leaf) is torch.Tensor or isinstance(leaf, _IMMUTABLE) for leaf in leaves):
+            self._leaves, self._spec = leaves, spec
+        else:
+            self._copy.append(copy_set(values))
+
+    def get(self) -> Any:
+        """The copy (the same object on every call)."""
+        with self._lock:
+            if not self._copy:
+                self._copy.append(trees.unflatten(_copy_leaves(self._leaves, _clone, {}), self._spec))
+                del self._leaves, self._spec
+            return self._copy[0]
 
 
 def meta_copy(values: Any) -> Any:

@@ -9,7 +9,7 @@ import torch
 
 from ..core import trees
 from ..core.binding import Layout, normalise
-from ..core.copying import copy_set, is_shape_only
+from ..core.copying import DeferredCopy, is_shape_only
 from ..core.paths import axis_label
 from ..core.rows import AxisTable, DimRow, RelationRow, role_of, root_minimums
 from ..spec import DimSpec
@@ -111,8 +111,7 @@ def infer_with_sets(
         notes.insert(0, f"input sets used, in order: {shown} (set numbers in this report count these)")
 
     with trees.known(zip(obs_sets, observation.flats)):  # observed: flattened once, not again to copy
-        example = copy_set(obs_sets[example_index])
-    args, kwargs = layout.split(example)
+        example = DeferredCopy(obs_sets[example_index])
     axes = _axis_table(observation, solution, dim_names)
     relations, rejected = _relation_rows(observation, solution, dim_names)
     spec = DimSpec(
@@ -125,8 +124,7 @@ def infer_with_sets(
         example_index=example_index,
         layout=layout,
         template=template_of(observation.flats[example_index].spec),  # the spec of the observed flatten
-        args=args,
-        kwargs=kwargs,
+        example=lambda: layout.split(example.get()),
         never_varied=never_varied(observation, solution),
     )
     return apply_bounds(spec, bounds, model, _eager_runner(model, layout)), sets

@@ -3,15 +3,17 @@
 A DimSpec is data: rows of axes and relations plus the container template. The
 torch objects (``dims``, ``dynamic_shapes``) are built from that data on first use,
 so that ``to_json`` / ``from_json`` round-trip the contract exactly (no pickle).
-The example tensors (``args`` / ``kwargs``) are data, not contract: they are not
-written to JSON, and a DimSpec read back from JSON has ``args == ()`` and
-``kwargs == {}`` until you pass your own.
+The example tensors (``args`` / ``kwargs``) are data, not contract: copied when first
+read (:class:`~symshape.core.copying.DeferredCopy`), they are not written to JSON,
+and a DimSpec read back from JSON has ``args == ()`` and ``kwargs == {}`` until you
+pass your own.
 """
 
 from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from functools import cached_property
 from typing import Any
@@ -46,6 +48,7 @@ class DimSpec:
         template: list,
         args: tuple = (),
         kwargs: dict[str, Any] | None = None,
+        example: Callable[[], tuple[tuple, dict[str, Any]]] | None = None,
         never_varied: list[NeverVaried] | None = None,
         bounds: list[BoundRow] | None = None,
     ) -> None:
@@ -58,8 +61,9 @@ class DimSpec:
         self.example_index = example_index
         self.layout = layout
         self.template = template
-        self.args = args
-        self.kwargs = kwargs if kwargs is not None else {}
+        self._args, self._kwargs = args, kwargs if kwargs is not None else {}
+        #: ``(args, kwargs)`` built when first read (``infer_dims`` copies the example then).
+        self._example = example
         #: Axes conventionally dynamic (``batch``, ``seq_len``, ...) that never varied.
         self.never_varied = never_varied if never_varied is not None else []
         #: Every bound of the contract with its reason (the ranges torch is given are in ``dim_rows``).
@@ -92,8 +96,9 @@ class DimSpec:
             example_index=self.example_index,
             layout=self.layout,
             template=self.template,
-            args=self.args,
-            kwargs=self.kwargs,
+            args=self._args,
+            kwargs=self._kwargs,
+            example=self._example,  # one copy of the example, whichever spec reads it first
             never_varied=self.never_varied,
             bounds=self.bounds,
         )
@@ -114,6 +119,33 @@ class DimSpec:
         return spec
 
     # -- rows ------------------------------------------------------------------------
+    # -- the example (data, not contract) --------------------------------------------
+    @property
+    def args(self) -> tuple:
+        """The example's positional arguments (pass to torch.export with ``kwargs``)."""
+        self._build_example()
+        return self._args
+
+    @args.setter
+    def args(self, value: tuple) -> None:
+        self._build_example()
+        self._args = value
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        self._build_example()
+        return self._kwargs
+
+    @kwargs.setter
+    def kwargs(self, value: dict[str, Any]) -> None:
+        self._build_example()
+        self._kwargs = value
+
+    def _build_example(self) -> None:
+        if self._example is not None:
+            self._args, self._kwargs = self._example()
+            self._example = None
+
     @property
     def axes(self) -> list[AxisRow]:
         """One row per leaf axis (an int leaf: one row, ``axis`` None), in flatten order."""

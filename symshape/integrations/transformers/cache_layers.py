@@ -7,6 +7,7 @@ layer; int counters travel as storage-free tensors, so a named Dim can bind them
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import weakref
 from typing import Any
@@ -205,12 +206,40 @@ def new_object(path: str, constants: tuple) -> Any:
     return obj
 
 
-def unflatten_layer(spec: LayerSpec, index: int, groups: dict[str, list[Any]]) -> Any:
-    layer = new_object(spec.cls, spec.constants)
+def unflatten_layers(specs: tuple[LayerSpec, ...], groups: dict[str, Any]) -> list[Any]:
+    """The layers of a cache, rebuilt from their specs and the leaf groups.
+
+    Layers of one spec share its decoded constants when those are immutable (a device,
+    flags), and its table of leaf forms: decoded and built once per spec, not per layer."""
+    prepared: dict[LayerSpec, tuple[type, dict[str, Any] | None, dict[str, str]]] = {}
+    layers = []
+    for index, spec in enumerate(specs):
+        try:
+            found = prepared.get(spec)
+        except TypeError:  # a constant symshape could not encode, kept as is (unhashable)
+            found = None
+        if found is None:
+            decoded = {name: decode(value) for name, value in spec.constants}
+            shared = decoded if all(type(v) in _SIMPLE or isinstance(v, type) for v in decoded.values()) else None
+            found = (resolve_class(spec.cls), shared, dict(spec.leaves))
+            with contextlib.suppress(TypeError):
+                prepared[spec] = found
+        layers.append(_unflatten_layer(spec, index, groups, *found))
+    return layers
+
+
+def _unflatten_layer(
+    spec: LayerSpec, index: int, groups: dict[str, Any], cls: type, constants: dict[str, Any] | None, forms: dict
+) -> Any:
+    layer = cls.__new__(cls)
+    if constants is not None:
+        layer.__dict__.update(constants)
+    else:  # mutable constants: fresh ones for every layer (the model may mutate them)
+        layer.__dict__.update((name, decode(value)) for name, value in spec.constants)
     for name, form in spec.leaves:
         value = groups[_GROUP_NAMES.get(name, name)][index]
         layer.__dict__[name] = {0: value} if form == _STATE0 else carried_count(value) if form == _COUNTER else value
-    remember(layer, dict(spec.leaves), spec.derived)
+    remember(layer, forms, spec.derived)
     for name in spec.derived:
         if name == _SLIDING_TENSOR:
             device = layer.__dict__.get("device") or "cpu"

@@ -54,7 +54,7 @@ import torch
 from ... import _torch
 from ...spec.template import class_path
 from .cache_context import CacheContext, encode, from_dumpable, to_dumpable
-from .cache_layers import flatten_layers, leaf_form, new_object, recalled, remember, unflatten_layer
+from .cache_layers import flatten_layers, leaf_form, new_object, recalled, remember, unflatten_layers
 
 # ---------------------------------------------------------------- flatten
 
@@ -128,7 +128,7 @@ def _unflatten(values: Any, context: CacheContext) -> Any:
         else:
             cache.__dict__[name] = value
     if context.layers is not None:
-        cache.__dict__["layers"] = [unflatten_layer(spec, i, groups) for i, spec in enumerate(context.layers)]
+        cache.__dict__["layers"] = unflatten_layers(context.layers, groups)
     remember(cache, {name: kind for name, kind in context.children if kind != "layers_group"})
     return cache
 
