@@ -118,7 +118,6 @@ class DimSpec:
             spec.bounds = [*self.bounds, why]
         return spec
 
-    # -- rows ------------------------------------------------------------------------
     # -- the example (data, not contract) --------------------------------------------
     @property
     def args(self) -> tuple:
@@ -146,6 +145,7 @@ class DimSpec:
             self._args, self._kwargs = self._example()
             self._example = None
 
+    # -- rows ------------------------------------------------------------------------
     @property
     def axes(self) -> list[AxisRow]:
         """One row per leaf axis (an int leaf: one row, ``axis`` None), in flatten order."""
